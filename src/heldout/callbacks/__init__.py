@@ -1,0 +1,6 @@
+"""Lightning callbacks that write the run folder's files."""
+
+from heldout.callbacks.prediction_writer import PredictionWriter
+from heldout.callbacks.run_summary import RunSummary
+
+__all__ = ["PredictionWriter", "RunSummary"]

@@ -1,0 +1,183 @@
+"""The ``heldout`` command: Lightning's CLI for fit/validate/test/predict, plus ``report`` and ``audit``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from heldout.callbacks import PredictionWriter, RunSummary
+from heldout.callbacks.run_summary import read_metrics
+from heldout.data.datamodule import ImageFolderDataModule
+from heldout.errors import CheckpointError, ConfigError, HeldoutError
+from heldout.model.classifier import LOGGED_METRICS, MobileNetClassifier
+from heldout.summary import format_summary
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FOLDER = "checkpoints"
+CONFIG_FILE = "config.yaml"
+
+
+class RunFolderConfigCallback(SaveConfigCallback):
+    """Save the resolved config as ``config.yaml`` in the run folder, keeping any earlier one.
+
+    A resumed run writes ``config.resumed-N.yaml`` beside the first, so no config is overwritten.
+    """
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if self.already_saved or trainer.global_rank != 0:
+            return
+        folder = Path(trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / CONFIG_FILE
+        number = 1
+        while path.exists():
+            path = folder / f"config.resumed-{number}.yaml"
+            number += 1
+        self.parser.save(self.config, path, skip_none=False, overwrite=False, multifile=self.multifile)
+        self.already_saved = True
+
+
+class HeldoutCLI(LightningCLI):
+    """LightningCLI with early stopping, best/last checkpoints and the run-folder files always on."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({"early_stopping.monitor": "val/loss", "early_stopping.mode": "min",
+                             "early_stopping.patience": 10})
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min",
+                             "checkpoint.filename": "best", "checkpoint.save_last": True,
+                             "checkpoint.save_top_k": 1})
+        parser.add_argument("--test_after_fit", type=bool, default=True,
+                            help="After fit, evaluate the best checkpoint on the test split.")
+        parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
+
+    # Configuration checks ----------------------------------------------------------------------------
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        for key in ("early_stopping", "checkpoint"):
+            monitor = config[key].monitor
+            if monitor is not None and monitor not in LOGGED_METRICS:
+                raise ConfigError(f"{key}.monitor is {monitor!r}, which is never logged; expected one of "
+                                  f"{', '.join(LOGGED_METRICS)}. Set --{key}.monitor val/loss, for example.")
+        if config.trainer.default_root_dir is None:
+            raise ConfigError("trainer.default_root_dir is not set; give the run folder with "
+                              "--trainer.default_root_dir runs/NAME.")
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
+        root = Path(config["default_root_dir"])
+        config["default_root_dir"] = str(root)
+        if config.get("logger") in (None, True):
+            config["logger"] = [CSVLogger(save_dir=root, name="logs", version=""),
+                                TensorBoardLogger(save_dir=root, name="logs", version="tensorboard")]
+        for callback in callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+                callback.dirpath = str(root / CHECKPOINT_FOLDER)
+        callbacks = [*callbacks, RunSummary(), PredictionWriter()]
+        return super()._instantiate_trainer(config, callbacks)
+
+    # Subcommand hooks --------------------------------------------------------------------------------
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.trainer.default_root_dir)
+
+    def _subcommand_config(self) -> dict[str, Any]:
+        return self.config_init[self.subcommand]
+
+    def before_fit(self) -> None:
+        ckpt_path = self._subcommand_config().get("ckpt_path")
+        checkpoints = self.run_dir / CHECKPOINT_FOLDER
+        if ckpt_path is None and checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")):
+            raise ConfigError(f"Run folder {self.run_dir} already holds checkpoints of an earlier fit. Resume it "
+                              "with --ckpt_path last, or start a new run with another --trainer.default_root_dir.")
+        if ckpt_path is not None:
+            self._subcommand_config()["ckpt_path"] = self._resolve_checkpoint(ckpt_path)
+
+    def after_fit(self) -> None:
+        if self.trainer.interrupted:
+            return
+        if self._subcommand_config().get("test_after_fit", True):
+            # Validation runs again on the best checkpoint to write its per-sample predictions.
+            self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path="best", verbose=False)
+            if self.datamodule.has_split("test"):
+                self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path="best")
+        self._print_summary()
+
+    def _before_evaluation(self) -> None:
+        config = self._subcommand_config()
+        config["ckpt_path"] = self._resolve_checkpoint(config.get("ckpt_path") or "best")
+
+    before_validate = before_test = before_predict = _before_evaluation
+
+    def after_test(self) -> None:
+        self._print_summary()
+
+    def _resolve_checkpoint(self, ckpt_path: str) -> str:
+        """Map ``best``/``last`` to the files in the run folder, so they work in a new process."""
+        if ckpt_path in ("best", "last"):
+            metrics = read_metrics(self.run_dir)
+            candidate = Path(metrics["best_checkpoint"]) if ckpt_path == "best" and "best_checkpoint" in metrics \
+                else self.run_dir / CHECKPOINT_FOLDER / f"{ckpt_path}.ckpt"
+            if not candidate.is_file():
+                raise CheckpointError(f"No {ckpt_path!r} checkpoint in run folder {self.run_dir} (looked for "
+                                      f"{candidate}). Train first with heldout fit, point --trainer.default_root_dir "
+                                      "at the run folder, or pass --ckpt_path PATH.")
+            return str(candidate)
+        if not Path(ckpt_path).is_file():
+            raise CheckpointError(f"Checkpoint not found: --ckpt_path {ckpt_path}. Pass an existing .ckpt file, "
+                                  "or best / last for the checkpoints of the run folder.")
+        return ckpt_path
+
+    def _print_summary(self) -> None:
+        if self.trainer.global_rank == 0:
+            sys.stdout.write(format_summary(read_metrics(self.run_dir), self.run_dir) + "\n")
+
+
+def _run_lightning_cli(argv: list[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    HeldoutCLI(MobileNetClassifier, ImageFolderDataModule, subclass_mode_model=True, subclass_mode_data=True,
+               save_config_callback=RunFolderConfigCallback, seed_everything_default=42,
+               trainer_defaults={"default_root_dir": "runs/heldout", "max_epochs": 50}, args=argv,
+               auto_configure_optimizers=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``heldout``; a user error ends with one line on stderr and exit status 2."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if arguments and arguments[0] == "report":
+            from heldout.report.command import main as report_main
+
+            sys.exit(report_main(arguments[1:]))
+        if arguments and arguments[0] == "audit":
+            from heldout.audit.command import main as audit_main
+
+            sys.exit(audit_main(arguments[1:]))
+        _run_lightning_cli(arguments)
+    except Exception as error:
+        # jsonargparse wraps errors raised while it builds the model and data module, so look for ours
+        # along the chain of causes.
+        cause = _find_user_error(error)
+        if cause is None:
+            raise
+        sys.stderr.write(f"heldout: error: {cause}\n")
+        sys.exit(2)
+
+
+def _find_user_error(error: BaseException | None) -> HeldoutError | None:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, HeldoutError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

@@ -1,0 +1,122 @@
+"""A map-style dataset over image files, with an optional shared in-memory cache of decoded images."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data._utils.collate import default_collate
+
+from heldout.data.decode import ImageDecodeError, decode_image
+from heldout.data.transforms import resize_image
+
+log = logging.getLogger(__name__)
+
+BadFilePolicy = Literal["skip", "fail"]
+
+
+class DecodedImageCache:
+    """Decoded, resized uint8 images in one shared-memory tensor, filled on first read.
+
+    The tensor lives in shared memory, so DataLoader worker processes read and fill the same copy: an
+    image decoded by one worker in the first epoch is served from memory to every worker afterwards.
+    """
+
+    def __init__(self, num_images: int, image_size: int) -> None:
+        self.images = torch.zeros((num_images, image_size, image_size, 3), dtype=torch.uint8).share_memory_()
+        self.filled = torch.zeros(num_images, dtype=torch.bool).share_memory_()
+
+    @staticmethod
+    def nbytes(num_images: int, image_size: int) -> int:
+        return num_images * image_size * image_size * 3
+
+    def get(self, index: int) -> np.ndarray | None:
+        if not bool(self.filled[index]):
+            return None
+        # A copy, because some Albumentations transforms write into their input.
+        return self.images[index].numpy().copy()
+
+    def put(self, index: int, image: np.ndarray) -> None:
+        self.images[index] = torch.from_numpy(image)
+        self.filled[index] = True
+
+
+class ImageFileDataset(Dataset):
+    """Images read from files, resized to a square, passed through an Albumentations pipeline.
+
+    Each item is ``(image, target, index)``, where ``index`` is the position in ``paths`` so predictions can
+    be traced back to files. Under the ``skip`` policy an unreadable file gives ``None``, which
+    :func:`collate_skipping_none` drops from the batch; under ``fail`` it raises.
+    """
+
+    def __init__(self, paths: Sequence[Path], targets: Sequence[int], transform: A.Compose, image_size: int,
+                 *, on_bad_file: BadFilePolicy = "skip", cache: DecodedImageCache | None = None,
+                 seed: int = 0) -> None:
+        if len(paths) != len(targets):
+            raise ValueError(f"Expected as many targets as paths, but got {len(targets)} and {len(paths)}.")
+        self.paths = [Path(p) for p in paths]
+        self.targets = [int(t) for t in targets]
+        self.transform = transform
+        self.image_size = image_size
+        self.on_bad_file = on_bad_file
+        self.cache = cache
+        self.seed = seed
+        self._seeded_process: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _seed_transform_once(self) -> None:
+        """Give each worker process its own augmentation stream, derived from the DataLoader's seed.
+
+        Albumentations 2.0 keeps its own generator, and copies of one seeded Compose in several workers
+        would otherwise draw the same augmentations.
+        """
+        if self._seeded_process == os.getpid():
+            return
+        worker = get_worker_info()
+        seed = self.seed if worker is None else worker.seed
+        if worker is not None:
+            # OpenCV starts a thread per core in every worker, which oversubscribes the cores.
+            cv2.setNumThreads(1)
+        self.transform.set_random_seed(seed % 2**32)
+        self._seeded_process = os.getpid()
+
+    def load_image(self, index: int) -> np.ndarray:
+        """Return the resized uint8 RGB image at ``index``, from the cache when it is there."""
+        if self.cache is not None:
+            cached = self.cache.get(index)
+            if cached is not None:
+                return cached
+        image = resize_image(decode_image(self.paths[index], draft_size=self.image_size), self.image_size)
+        if self.cache is not None:
+            self.cache.put(index, image)
+        return image
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int] | None:
+        self._seed_transform_once()
+        try:
+            image = self.load_image(index)
+        except ImageDecodeError as error:
+            if self.on_bad_file == "fail":
+                raise
+            log.warning("Skipped unreadable image during loading (on_bad_file=skip): %s", error)
+            return None
+        tensor = self.transform(image=image)["image"]
+        return tensor, self.targets[index], index
+
+
+def collate_skipping_none(batch: list[Any]) -> Any:
+    """Collate a batch after dropping the items of skipped files; an all-skipped batch becomes ``None``."""
+    kept = [item for item in batch if item is not None]
+    if not kept:
+        return None
+    return default_collate(kept)

@@ -1,0 +1,158 @@
+"""Create the split manifest once (pre-flight check, then split) or reuse the one a run folder holds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal
+
+from heldout.data.manifest import (
+    MANIFEST_FILE,
+    SKIPPED_FILE,
+    Manifest,
+    ManifestRow,
+    compare_with_disk,
+    file_stat,
+    read_manifest,
+    write_manifest,
+)
+from heldout.data.preflight import find_bad_images
+from heldout.data.scan import FolderScan, Sample, scan_image_folder
+from heldout.data.split import TEST, TRAIN, VAL, stratified_split
+from heldout.errors import DataError
+
+log = logging.getLogger(__name__)
+
+DATA_DIR, VAL_DIR, TEST_DIR = "data_dir", "val_dir", "test_dir"
+# Splits that come whole from a separate folder.
+_FOLDER_SPLITS = {VAL_DIR: VAL, TEST_DIR: TEST}
+# At most this many bad files are named in an error message; the full list goes to a file.
+_MAX_LISTED = 20
+
+# Assigns a group name to each sample so that related images stay in one split; None means no groups.
+GroupFunction = Callable[[FolderScan], list[str]]
+
+
+def scan_sources(roots: Mapping[str, str | Path]) -> dict[str, FolderScan]:
+    """Scan ``data_dir`` and the optional ``val_dir``/``test_dir`` and check that their classes agree.
+
+    Raises:
+        DataError: a folder is missing, has no classes, or a separate folder has a class ``data_dir`` lacks.
+    """
+    scans = {DATA_DIR: scan_image_folder(roots[DATA_DIR])}
+    known = set(scans[DATA_DIR].classes)
+    for source in (VAL_DIR, TEST_DIR):
+        if roots.get(source) is None:
+            continue
+        scan = scan_image_folder(roots[source], min_classes=1)
+        unknown = sorted(set(scan.classes) - known)
+        if unknown:
+            raise DataError(f"--data.{source} {scan.root} has class folder(s) {', '.join(unknown)} that "
+                            f"--data.data_dir {scans[DATA_DIR].root} lacks; both must use the same class names.")
+        scans[source] = scan
+    return scans
+
+
+def _check_files(scans: Mapping[str, FolderScan], on_bad_file: Literal["skip", "fail"],
+                 report_folder: Path | None) -> list[tuple[str, str, str]]:
+    """Run the pre-flight check over every source; return ``(source, path, reason)`` for bad files."""
+    paths = [(source, sample.path, scan.root / sample.path) for source, scan in scans.items()
+             for sample in scan.samples]
+    bad = find_bad_images([absolute for _, _, absolute in paths])
+    found = [(source, relative, bad[absolute]) for source, relative, absolute in paths if absolute in bad]
+    if not found:
+        return []
+
+    listed = "; ".join(f"{scans[source].root / path}: {reason}" for source, path, reason in found[:_MAX_LISTED])
+    more = f"; and {len(found) - _MAX_LISTED} more" if len(found) > _MAX_LISTED else ""
+    if on_bad_file == "fail":
+        raise DataError(f"{len(found)} unreadable image file(s) found (data.on_bad_file=fail): {listed}{more}. "
+                        "Fix or remove them, or set --data.on_bad_file skip to train without them.")
+    where = f" (full list in {report_folder / SKIPPED_FILE})" if report_folder else ""
+    log.warning("Skipping %d unreadable image file(s)%s: %s%s", len(found), where, listed, more)
+    return found
+
+
+def _good_samples(scan: FolderScan, source: str, skipped: list[tuple[str, str, str]]) -> list[Sample]:
+    bad = {path for bad_source, path, _ in skipped if bad_source == source}
+    return [sample for sample in scan.samples if sample.path not in bad]
+
+
+def _row(scan: FolderScan, source: str, sample: Sample, split: str, group: str) -> ManifestRow:
+    size, mtime_ns = file_stat(scan.root / sample.path)
+    return ManifestRow(sample.path, sample.label, split, group, source, size, mtime_ns)
+
+
+def create_manifest(scans: Mapping[str, FolderScan], *, val_fraction: float, test_fraction: float, seed: int,
+                    on_bad_file: Literal["skip", "fail"], report_folder: Path | None = None,
+                    group_samples: GroupFunction | None = None) -> Manifest:
+    """Check every image, then split the good ones; separate ``val_dir``/``test_dir`` folders are used whole."""
+    skipped = _check_files(scans, on_bad_file, report_folder)
+    data_scan = scans[DATA_DIR]
+    good = _good_samples(data_scan, DATA_DIR, skipped)
+    classes = sorted({sample.label for sample in good})
+    if len(classes) < 2:
+        raise DataError(f"After leaving out unreadable files, --data.data_dir {data_scan.root} has "
+                        f"{len(classes)} class(es) with images; a classifier needs at least 2.")
+    lost = sorted(set(data_scan.classes) - set(classes))
+    if lost:
+        log.warning("Left out class(es) %s: every image in them is unreadable.", ", ".join(lost))
+
+    index = {name: position for position, name in enumerate(classes)}
+    good_scan = FolderScan(data_scan.root, classes, good)
+    groups = group_samples(good_scan) if group_samples else [""] * len(good)
+    assignment = stratified_split([index[s.label] for s in good], classes, val_fraction=val_fraction,
+                                  test_fraction=test_fraction, seed=seed, split_val=VAL_DIR not in scans,
+                                  split_test=TEST_DIR not in scans, groups=groups if group_samples else None)
+    rows = [_row(data_scan, DATA_DIR, s, split, group) for s, split, group in zip(good, assignment, groups,
+                                                                                  strict=True)]
+    for source, split in _FOLDER_SPLITS.items():
+        if source in scans:
+            rows.extend(_row(scans[source], source, s, split, "")
+                        for s in _good_samples(scans[source], source, skipped) if s.label in index)
+
+    roots = {source: str(scan.root) for source, scan in scans.items()}
+    settings = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
+    return Manifest(rows, roots, classes, settings, skipped)
+
+
+def _reuse_manifest(folder: Path, scans: Mapping[str, FolderScan]) -> Manifest:
+    manifest = read_manifest(folder)
+    for source, scan in scans.items():
+        if manifest.roots.get(source) != str(scan.root):
+            raise DataError(f"The split in {folder / MANIFEST_FILE} was drawn with --data.{source} "
+                            f"{manifest.roots.get(source)}, but the config now gives {scan.root}. Use a new "
+                            "--trainer.default_root_dir for a different dataset, or delete the manifest to "
+                            "draw a new split.")
+    current = {source: {sample.path for sample in scan.samples} for source, scan in scans.items()}
+    changes = compare_with_disk(manifest, current)
+    if changes:
+        log.warning("The data folder changed since the split in %s was written: %s. The split is kept: "
+                    "removed files are left out, added files are not used. Delete the manifest to draw a new "
+                    "split.", folder / MANIFEST_FILE, changes.summary())
+        removed = set(changes.removed)
+        manifest.rows = [row for row in manifest.rows if f"{row.source}:{row.path}" not in removed]
+    return manifest
+
+
+def load_or_create_manifest(roots: Mapping[str, str | Path | None], folder: Path | None, *, val_fraction: float,
+                            test_fraction: float, seed: int, on_bad_file: Literal["skip", "fail"],
+                            group_samples: GroupFunction | None = None) -> Manifest:
+    """Return the split that ``folder`` holds, or draw one and write it there.
+
+    With ``folder`` None the split is drawn in memory and not written. A reused split is compared with the
+    files on disk, and any change is reported.
+    """
+    scans = scan_sources({source: root for source, root in roots.items() if root is not None})
+    if folder is not None and (folder / MANIFEST_FILE).is_file():
+        log.info("Reusing the split in %s", folder / MANIFEST_FILE)
+        return _reuse_manifest(folder, scans)
+
+    manifest = create_manifest(scans, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                               on_bad_file=on_bad_file, report_folder=folder, group_samples=group_samples)
+    if folder is not None:
+        path = write_manifest(manifest, folder)
+        counts = {split: len(manifest.rows_for(split)) for split in (TRAIN, VAL, TEST)}
+        log.info("Wrote the split to %s: %s", path, ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return manifest

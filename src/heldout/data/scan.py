@@ -1,0 +1,129 @@
+"""Scan an image folder laid out as ``root/<class>/<image>``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from heldout.errors import DataError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image file: its path relative to the scanned root and its class name."""
+
+    path: str
+    label: str
+
+
+@dataclass
+class FolderScan:
+    """The result of scanning one image folder.
+
+    Attributes:
+        root: the scanned folder, resolved to an absolute path.
+        classes: class names sorted, so that a class index is its position here.
+        samples: image files in a stable order (sorted by relative path).
+        empty_classes: class folders left out because they hold no image file.
+        ignored: files inside class folders that are not images, relative to ``root``.
+    """
+
+    root: Path
+    classes: list[str]
+    samples: list[Sample]
+    empty_classes: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def class_index(self) -> dict[str, int]:
+        return {name: index for index, name in enumerate(self.classes)}
+
+    def targets(self) -> list[int]:
+        index = self.class_index()
+        return [index[sample.label] for sample in self.samples]
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".") or name.startswith("__")
+
+
+def is_image_file(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _walk_class_folder(root: Path, class_dir: Path) -> tuple[list[str], list[str]]:
+    """Return image paths and ignored non-image paths below one class folder, relative to ``root``.
+
+    Subfolders of a class folder are included recursively, because many datasets group one class's
+    images by source (camera, session) in subfolders. Hidden files and folders are skipped.
+    """
+    images: list[str] = []
+    ignored: list[str] = []
+    for current, folders, files in os.walk(class_dir, followlinks=True):
+        folders[:] = sorted(name for name in folders if not is_hidden(name))
+        for name in sorted(files):
+            if is_hidden(name):
+                continue
+            relative = Path(current, name).relative_to(root).as_posix()
+            (images if is_image_file(name) else ignored).append(relative)
+    return images, ignored
+
+
+def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> FolderScan:
+    """Scan ``root/<class>/<image>`` and return the samples with their class names.
+
+    Class names are the first-level subfolder names, sorted. Extensions are matched case-insensitively,
+    hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) are ignored, and a class folder
+    without images is left out with a warning.
+
+    Raises:
+        DataError: the folder does not exist, is not a folder, or has fewer than ``min_classes``
+            classes with images.
+    """
+    root_path = Path(root).expanduser()
+    if not root_path.exists():
+        raise DataError(f"Data folder not found: {root_path}. Pass an existing folder laid out as "
+                        "<folder>/<class>/<image> (for the demo: heldout-demo-data writes one).")
+    if not root_path.is_dir():
+        raise DataError(f"Data folder {root_path} is a file, expected a folder laid out as "
+                        "<folder>/<class>/<image>.")
+    root_path = root_path.resolve()
+
+    class_dirs = sorted(p for p in root_path.iterdir() if p.is_dir() and not is_hidden(p.name))
+    if not class_dirs:
+        loose = [p.name for p in root_path.iterdir() if p.is_file() and is_image_file(p.name)]
+        hint = f" It holds {len(loose)} image files directly; move them into one subfolder per class." if loose else ""
+        raise DataError(f"Data folder {root_path} has no class subfolders, expected "
+                        f"<folder>/<class>/<image>.{hint}")
+
+    samples: list[Sample] = []
+    classes: list[str] = []
+    empty: list[str] = []
+    ignored: list[str] = []
+    for class_dir in class_dirs:
+        images, skipped = _walk_class_folder(root_path, class_dir)
+        ignored.extend(skipped)
+        if not images:
+            empty.append(class_dir.name)
+            continue
+        classes.append(class_dir.name)
+        samples.extend(Sample(path, class_dir.name) for path in images)
+
+    if empty:
+        log.warning("Left out %d class folder(s) without image files: %s", len(empty), ", ".join(empty))
+    if ignored:
+        log.warning("Ignored %d non-image file(s) in %s, for example %s (image extensions: %s)",
+                    len(ignored), root_path, ignored[0], ", ".join(sorted(IMAGE_EXTENSIONS)))
+    if len(classes) < min_classes:
+        found = ", ".join(f"'{name}'" for name in classes) or "none"
+        raise DataError(f"Data folder {root_path} has {len(classes)} class(es) with images ({found}), "
+                        f"expected at least {min_classes}. A classifier needs one subfolder of images per "
+                        "class; add the missing classes.")
+
+    samples.sort(key=lambda sample: sample.path)
+    return FolderScan(root_path, classes, samples, empty, ignored)
