@@ -20,12 +20,12 @@ class ReportSettings:
         overfit_gap: Train accuracy minus validation accuracy above which the model is called overfitted.
         val_test_gap: Absolute difference between validation and test accuracy above which validation
             is called not representative of the test data.
-        min_val_images: Fewest validation images from which validation accuracy is judged at all.
+        min_val_images: Minimum number of validation images for validation accuracy to be judged.
         max_val_interval_width: Widest validation accuracy interval (upper minus lower bound) that is
             still precise enough to judge.
         class_recall_drop: Drop in a class's recall from validation to test above which the class is
             called failing.
-        min_class_support: Fewest images a class needs in validation and in test to be judged.
+        min_class_support: Minimum number of images a class needs in validation and in test to be judged.
         max_failing_class_fraction: Largest fraction of the judged classes that may fail for the
             failure to count as concentrated in a few classes.
         ece_limit: Expected calibration error on the test split above which the model is called poorly
