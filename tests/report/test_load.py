@@ -49,7 +49,9 @@ def test_load_run_without_test_predictions(small_run):
 
 def test_load_run_without_val_predictions(small_run):
     (small_run / "predictions" / "val.csv").unlink()
-    with pytest.raises(RunFolderError, match=r"Validation predictions .*val.csv not found"):
+    with pytest.raises(
+        RunFolderError, match=r"Validation predictions .*val.csv not found: run `heldout validate -c CONFIG"
+    ):
         load_run(small_run)
 
 
@@ -76,7 +78,7 @@ def test_load_run_missing_probability_column(small_run):
 def test_load_run_empty_prediction_table(small_run):
     path = small_run / "predictions" / "val.csv"
     path.write_text(path.read_text().splitlines()[0] + "\n")
-    with pytest.raises(RunFolderError, match="has no rows"):
+    with pytest.raises(RunFolderError, match="has no rows. Rerun `heldout validate -c CONFIG"):
         load_run(small_run)
 
 

@@ -26,7 +26,7 @@ PREDICTION_SOURCES = ("data_dir", "val_dir", "test_dir")
 
 _FIT_HINT = "Train a model first with `heldout fit -c CONFIG`, which writes the run folder."
 _TEST_HINT = "run `heldout test -c CONFIG --ckpt_path best` on this run to write it."
-_TEST_HINT_AGAIN = "Rerun `heldout test -c CONFIG --ckpt_path best` to rewrite it."
+_VALIDATE_HINT = "run `heldout validate -c CONFIG --ckpt_path best` on this run to write it."
 
 
 class RunFolderError(DataError):
@@ -97,7 +97,7 @@ def load_run(folder: str | Path) -> Run:
     if not test_path.is_file():
         raise RunFolderError(f"Test predictions {test_path} not found: {_TEST_HINT}")
     if not val_path.is_file():
-        raise RunFolderError(f"Validation predictions {val_path} not found: {_TEST_HINT}")
+        raise RunFolderError(f"Validation predictions {val_path} not found: {_VALIDATE_HINT}")
     classes = _classes(metrics, manifest_meta, test_path, notes)
     num_samples = manifest_meta.get("num_samples")
 
@@ -127,18 +127,18 @@ def read_predictions(path: Path, num_classes: int) -> Predictions:
     try:
         table = pd.read_csv(path, dtype={"path": str}, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise RunFolderError(f"Cannot read prediction table {path}: {error}. {_TEST_HINT_AGAIN}") from None
+        raise RunFolderError(f"Cannot read prediction table {path}: {error}.") from None
 
     probability_columns = [f"prob_{index}" for index in range(num_classes)]
     expected = ["path", "target", "prediction", *probability_columns]
     missing = [column for column in expected if column not in table.columns]
     if missing:
         raise RunFolderError(
-            f"Prediction table {path} lacks columns {missing} for {num_classes} classes; it has "
-            f"{list(table.columns)}. {_TEST_HINT_AGAIN}"
+            f"Prediction table {path} lacks columns {missing} for {num_classes} classes. Its columns are "
+            f"{list(table.columns)}. {_rerun_hint(path)}"
         )
     if table.empty:
-        raise RunFolderError(f"Prediction table {path} has no rows. {_TEST_HINT_AGAIN}")
+        raise RunFolderError(f"Prediction table {path} has no rows. {_rerun_hint(path)}")
 
     target = _class_indices(table["target"], path, "target", num_classes)
     prediction = _class_indices(table["prediction"], path, "prediction", num_classes)
@@ -152,6 +152,11 @@ def read_predictions(path: Path, num_classes: int) -> Predictions:
         prediction=prediction,
         probabilities=probabilities,
     )
+
+
+def _rerun_hint(path: Path) -> str:
+    command = "validate" if path.stem == "val" else "test"
+    return f"Rerun `heldout {command} -c CONFIG --ckpt_path best` to rewrite it."
 
 
 def _class_indices(column: pd.Series, path: Path, name: str, num_classes: int) -> np.ndarray:
@@ -193,7 +198,7 @@ def _classes(
     if count == 0:
         raise RunFolderError(
             f"Class names not found in {METRICS_FILE} or {MANIFEST_META_FILE}, and {test_path} has no "
-            f"prob_* columns to count them. {_TEST_HINT_AGAIN}"
+            f"prob_* columns to count them. {_rerun_hint(test_path)}"
         )
     notes.append(
         f"Class names were not recorded, so classes are shown by index (class_0 to class_{count - 1})."

@@ -132,8 +132,9 @@ def plot_reliability(calibrations: dict[str, Calibration], path: Path) -> Path:
 def plot_mistakes(run: Run, count: int, path: Path) -> tuple[Path | None, int]:
     """Show the most confident wrong test predictions as an image grid with true and predicted class.
 
-    A file that is missing or cannot be decoded gets a tile with the text "image not available". Returns the plot path, or
-    ``None`` when there are no mistakes or ``count`` is 0, and the number of images that could not be shown.
+    A file that is missing or cannot be decoded gets a tile with the text "image not available". Returns
+    the plot path, or ``None`` when there are no mistakes or ``count`` is 0, and the number of images that
+    could not be shown.
     """
     predictions = run.test
     rows = np.arange(len(predictions))
