@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -142,12 +144,28 @@ class HeldoutCLI(LightningCLI):
             sys.stdout.write(format_summary(read_metrics(self.run_dir), self.run_dir) + "\n")
 
 
-def _run_lightning_cli(argv: list[str]) -> None:
+def _run_lightning_cli(argv: list[str] | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     HeldoutCLI(MobileNetClassifier, ImageFolderDataModule, subclass_mode_model=True, subclass_mode_data=True,
                save_config_callback=RunFolderConfigCallback, seed_everything_default=42,
                trainer_defaults={"default_root_dir": "runs/heldout", "max_epochs": 50}, args=argv,
-               auto_configure_optimizers=False)
+               auto_configure_optimizers=False, parser_kwargs={"exit_on_error": False})
+
+
+# Lines of jsonargparse's nested Union messages that carry no information for the user.
+_BOILERPLATE = re.compile(r"^(Does not validate|Subtypes:|Errors:|- Expected a <class 'NoneType'>|Given value|"
+                          r"- Problem with given class_path)")
+
+
+def condense_parse_error(message: str) -> str:
+    """Reduce a jsonargparse error, which nests one message per Union member, to its one specific line."""
+    keys = re.findall(r'Parser key "([^"]+)"', message)
+    details = [line.strip() for line in message.splitlines()
+               if line.strip() and not line.strip().startswith("Parser key") and not _BOILERPLATE.match(line.strip())]
+    detail = details[0].lstrip("- ") if details else message.splitlines()[0]
+    where = f"config key {'.'.join(keys)}: " if keys else ""
+    return (f"invalid command line or config: {where}{detail}. Run 'heldout SUBCOMMAND --help' for the valid "
+            "keys and types, or 'heldout fit -c CONFIG --print_config' to see the resolved config.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,7 +180,10 @@ def main(argv: list[str] | None = None) -> None:
             from heldout.audit.command import main as audit_main
 
             sys.exit(audit_main(arguments[1:]))
-        _run_lightning_cli(arguments)
+        _run_lightning_cli(None if argv is None else arguments)
+    except argparse.ArgumentError as error:
+        sys.stderr.write(f"heldout: error: {condense_parse_error(str(error))}\n")
+        sys.exit(2)
     except Exception as error:
         # jsonargparse wraps errors raised while it builds the model and data module, so look for ours
         # along the chain of causes.

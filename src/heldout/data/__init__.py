@@ -1,21 +1,31 @@
-"""Image-folder scanning, decoding, splitting and the LightningDataModule."""
+"""Image-folder scanning, decoding, splitting and the LightningDataModule.
 
-from heldout.data.datamodule import ImageFolderDataModule
-from heldout.data.decode import ImageDecodeError, decode_image
-from heldout.data.demo import MnistDemoDataModule, write_demo_images
-from heldout.data.manifest import Manifest, read_manifest
-from heldout.data.scan import FolderScan, scan_image_folder
-from heldout.data.split import stratified_split
+Names are imported on first use, so that ``heldout.data.decode`` and the other light modules load without
+importing Lightning.
+"""
 
-__all__ = [
-    "FolderScan",
-    "ImageDecodeError",
-    "ImageFolderDataModule",
-    "Manifest",
-    "MnistDemoDataModule",
-    "decode_image",
-    "read_manifest",
-    "scan_image_folder",
-    "stratified_split",
-    "write_demo_images",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FolderScan": "heldout.data.scan",
+    "scan_image_folder": "heldout.data.scan",
+    "ImageDecodeError": "heldout.data.decode",
+    "decode_image": "heldout.data.decode",
+    "ImageFolderDataModule": "heldout.data.datamodule",
+    "MnistDemoDataModule": "heldout.data.demo",
+    "write_demo_images": "heldout.data.demo",
+    "Manifest": "heldout.data.manifest",
+    "read_manifest": "heldout.data.manifest",
+    "stratified_split": "heldout.data.split",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'heldout.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

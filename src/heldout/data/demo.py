@@ -18,6 +18,7 @@ from heldout.errors import DataError
 log = logging.getLogger(__name__)
 
 DEMO_MARKER = ".heldout-demo"
+DEFAULT_DEMO_DIR = "data/mnist-demo"
 
 
 def load_mnist_sample() -> tuple[np.ndarray, np.ndarray]:
@@ -66,14 +67,16 @@ def write_demo_images(folder: str | os.PathLike[str]) -> Path:
 
 
 class MnistDemoDataModule(ImageFolderDataModule):
-    """:class:`ImageFolderDataModule` that first writes the MNIST demo sample to ``data_dir`` if missing.
+    """:class:`ImageFolderDataModule` that first writes the MNIST demo sample to ``data/mnist-demo``.
 
-    A ``data_dir`` that already holds other images is read as it is and never written to.
+    Only the default folder is ever written, and only when it is missing, so a mistyped ``data_dir`` gives
+    the usual "not found" error instead of a folder of digits. ``heldout-demo-data FOLDER`` writes the
+    sample elsewhere.
     """
 
-    def __init__(self, data_dir: str = "data/mnist-demo", **kwargs: object) -> None:
+    def __init__(self, data_dir: str = DEFAULT_DEMO_DIR, **kwargs: object) -> None:
         path = Path(data_dir)
-        if not path.exists() or not any(path.iterdir()):
+        if Path(data_dir) == Path(DEFAULT_DEMO_DIR) and not path.exists():
             write_demo_images(path)
         super().__init__(data_dir, **kwargs)  # type: ignore[arg-type]
 
@@ -81,7 +84,7 @@ class MnistDemoDataModule(ImageFolderDataModule):
 def main(argv: list[str] | None = None) -> None:
     """Write the demo images to a folder: ``heldout-demo-data [FOLDER]``."""
     parser = argparse.ArgumentParser(description="Write the 5,000-digit MNIST demo sample as PNG files.")
-    parser.add_argument("folder", nargs="?", default="data/mnist-demo", help="target folder")
+    parser.add_argument("folder", nargs="?", default=DEFAULT_DEMO_DIR, help="target folder")
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     write_demo_images(arguments.folder)
