@@ -18,6 +18,7 @@ from heldout.callbacks.run_summary import read_metrics
 from heldout.data.datamodule import ImageFolderDataModule
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
 from heldout.model.classifier import LOGGED_METRICS, MobileNetClassifier
+from heldout.report import ReportSettings, build_report
 from heldout.summary import format_summary
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class RunFolderConfigCallback(SaveConfigCallback):
         while path.exists():
             path = folder / f"config.resumed-{number}.yaml"
             number += 1
-        self.parser.save(self.config, path, skip_none=False, overwrite=False, multifile=self.multifile)
+        self.parser.save(self.config, path, overwrite=False, multifile=self.multifile)
         self.already_saved = True
 
 
@@ -59,6 +60,9 @@ class HeldoutCLI(LightningCLI):
                              "checkpoint.save_top_k": 1})
         parser.add_argument("--test_after_fit", type=bool, default=True,
                             help="After fit, evaluate the best checkpoint on the test split.")
+        parser.add_argument("--write_report", type=bool, default=True,
+                            help="After fit and test, write report.md, report.json and plots into the run folder.")
+        parser.add_class_arguments(ReportSettings, "report")
         parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
 
     # Configuration checks ----------------------------------------------------------------------------
@@ -112,6 +116,7 @@ class HeldoutCLI(LightningCLI):
             self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path="best", verbose=False)
             if self.datamodule.has_split("test"):
                 self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path="best")
+                self._write_report()
         self._print_summary()
 
     def _before_evaluation(self) -> None:
@@ -121,7 +126,19 @@ class HeldoutCLI(LightningCLI):
     before_validate = before_test = before_predict = _before_evaluation
 
     def after_test(self) -> None:
+        self._write_report()
         self._print_summary()
+
+    def _write_report(self) -> None:
+        config = self._subcommand_config()
+        if self.trainer.global_rank != 0 or not config.get("write_report", True):
+            return
+        try:
+            path = build_report(self.run_dir, config.get("report"))
+        except HeldoutError as error:
+            log.warning("No report written: %s", error)
+            return
+        log.info("Wrote the validation report to %s (rebuild it with: heldout report %s)", path, self.run_dir)
 
     def _resolve_checkpoint(self, ckpt_path: str) -> str:
         """Map ``best``/``last`` to the files in the run folder, so they work in a new process."""

@@ -15,7 +15,14 @@ from torch.utils.data import DataLoader
 
 from heldout.data.dataset import DecodedImageCache, ImageFileDataset, collate_skipping_none
 from heldout.data.manifest import MANIFEST_META_FILE, Manifest, read_manifest
-from heldout.data.prepare import DATA_DIR, TEST_DIR, VAL_DIR, load_or_create_manifest, scan_sources
+from heldout.data.prepare import (
+    DATA_DIR,
+    TEST_DIR,
+    VAL_DIR,
+    GroupFunction,
+    load_or_create_manifest,
+    scan_sources,
+)
 from heldout.data.split import TEST, TRAIN, VAL, validate_fractions
 from heldout.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_eval_transform, build_train_transform
 from heldout.errors import ConfigError
@@ -53,6 +60,15 @@ class ImageFolderDataModule(L.LightningDataModule):
         manifest_dir: folder for the split manifest; ``None`` uses the Trainer's ``default_root_dir``, or
             keeps the split in memory without a Trainer.
         pin_memory: pin batches for faster host-to-GPU copies; ``None`` pins when a GPU is used.
+        near_duplicate_threshold: images whose 64-bit perceptual hashes differ in at most this many bits
+            are kept in one split; ``None`` turns near-duplicate grouping off.
+        group_regex: regular expression with a ``(?P<group>...)`` capture, searched in each relative path;
+            images with the same captured text are kept in one split (for example one patient or video).
+        group_csv: CSV file with a ``path`` column (relative to ``data_dir``) and ``group_column``, used
+            like ``group_regex``.
+        group_column: the group column of ``group_csv``.
+        leakage_check: after drawing the split, look for duplicate images across splits and ``warn``,
+            ``fail`` before training, or ``off``. Findings go to ``audit/`` in the run folder.
 
     Example::
 
@@ -67,7 +83,10 @@ class ImageFolderDataModule(L.LightningDataModule):
                  test_fraction: float = 0.15, seed: int = 42, augment: list[dict[str, Any]] | None = None,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  on_bad_file: Literal["skip", "fail"] = "skip", cache_memory_gb: float = 2.0,
-                 manifest_dir: str | None = None, pin_memory: bool | None = None) -> None:
+                 manifest_dir: str | None = None, pin_memory: bool | None = None,
+                 near_duplicate_threshold: int | None = 4, group_regex: str | None = None,
+                 group_csv: str | None = None, group_column: str = "group",
+                 leakage_check: Literal["warn", "fail", "off"] = "warn") -> None:
         super().__init__()
         self.save_hyperparameters()
         self.prepare_data_per_node = False  # One process draws and writes the split, the others read it.
@@ -78,6 +97,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self.on_bad_file, self.cache_memory_gb = on_bad_file, cache_memory_gb
         self.manifest_dir, self.pin_memory = manifest_dir, pin_memory
+        self.leakage_check, self.near_duplicate_threshold = leakage_check, near_duplicate_threshold
+        self.group_samples = self._make_group_function(near_duplicate_threshold, group_regex, group_csv, group_column)
         # Built here so that a bad augmentation config fails before any data is read.
         self.train_transform = build_train_transform(augment, self.mean, self.std, seed=seed)
         self.eval_transform = build_eval_transform(self.mean, self.std)
@@ -107,6 +128,15 @@ class ImageFolderDataModule(L.LightningDataModule):
                               f"mean={list(hp.mean)}, std={list(hp.std)}.")
         validate_fractions(hp.val_fraction, hp.test_fraction, split_val=hp.val_dir is None,
                            split_test=hp.test_dir is None)
+
+    @staticmethod
+    def _make_group_function(threshold: int | None, regex: str | None, csv: str | None,
+                             column: str) -> GroupFunction | None:
+        if threshold is None and regex is None and csv is None:
+            return None
+        from heldout.audit import make_group_function
+
+        return make_group_function(threshold=threshold, group_regex=regex, group_csv=csv, group_column=column)
 
     # Folders and classes -------------------------------------------------------------------------------
 
@@ -143,7 +173,9 @@ class ImageFolderDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         self.manifest = load_or_create_manifest(self.roots, self.run_folder(), val_fraction=self.val_fraction,
                                                 test_fraction=self.test_fraction, seed=self.seed,
-                                                on_bad_file=self.on_bad_file)
+                                                on_bad_file=self.on_bad_file, group_samples=self.group_samples,
+                                                leakage_check=self.leakage_check,
+                                                duplicate_threshold=self.near_duplicate_threshold or 4)
 
     def setup(self, stage: str | None = None) -> None:
         folder = self.run_folder()

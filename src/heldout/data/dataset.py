@@ -45,7 +45,7 @@ class DecodedImageCache:
         return self.images[index].numpy().copy()
 
     def put(self, index: int, image: np.ndarray) -> None:
-        self.images[index] = torch.from_numpy(image)
+        self.images[index].numpy()[...] = image
         self.filled[index] = True
 
 

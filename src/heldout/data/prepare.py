@@ -136,9 +136,39 @@ def _reuse_manifest(folder: Path, scans: Mapping[str, FolderScan]) -> Manifest:
     return manifest
 
 
+def audit_split(manifest: Manifest, *, threshold: int, check: Literal["warn", "fail"],
+                out_dir: Path | None) -> None:
+    """Look for exact and near-duplicate images across the splits; warn or raise when some are found.
+
+    The findings, with a PNG of the closest cross-split pairs, go to ``out_dir`` (``audit/`` in the run
+    folder), where the report reads them.
+    """
+    from heldout.audit import run_audit  # imported here because hashing pulls in SciPy's FFT
+
+    samples = [Sample(str(manifest.absolute_path(row)), row.label) for row in manifest.rows]
+    combined = FolderScan(Path("/"), list(manifest.classes), samples)
+    report = run_audit(combined, splits=[row.split for row in manifest.rows], threshold=threshold,
+                       out_dir=out_dir, progress=len(samples) >= 2000)
+    cross, conflicts = report.counts["cross_split_pairs"], report.counts["label_conflicts"]
+    if cross == 0 and conflicts == 0:
+        log.info("Leakage check: no exact or near-duplicate images across the splits.")
+        return
+    example = report.cross_split_pairs[0] if report.cross_split_pairs else report.label_conflicts[0]
+    where = f" Details in {out_dir}." if out_dir is not None else ""
+    message = (f"Leakage check found {cross} exact or near-duplicate image pair(s) across splits and {conflicts} "
+               f"label conflict(s), for example {example['a']} and {example['b']} (distance {example['distance']} "
+               f"bits).{where} Validation accuracy may overstate test accuracy: group related images with "
+               "data.group_regex or data.group_csv, or remove the duplicates.")
+    if check == "fail":
+        raise DataError(message + " (data.leakage_check=fail; set it to warn to train anyway.)")
+    log.warning(message)
+
+
 def load_or_create_manifest(roots: Mapping[str, str | Path | None], folder: Path | None, *, val_fraction: float,
                             test_fraction: float, seed: int, on_bad_file: Literal["skip", "fail"],
-                            group_samples: GroupFunction | None = None) -> Manifest:
+                            group_samples: GroupFunction | None = None,
+                            leakage_check: Literal["warn", "fail", "off"] = "off",
+                            duplicate_threshold: int = 4) -> Manifest:
     """Return the split that ``folder`` holds, or draw one and write it there.
 
     With ``folder`` None the split is drawn in memory and not written. A reused split is compared with the
@@ -151,6 +181,9 @@ def load_or_create_manifest(roots: Mapping[str, str | Path | None], folder: Path
 
     manifest = create_manifest(scans, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                                on_bad_file=on_bad_file, report_folder=folder, group_samples=group_samples)
+    if leakage_check != "off":
+        audit_split(manifest, threshold=duplicate_threshold, check=leakage_check,
+                    out_dir=None if folder is None else folder / "audit")
     if folder is not None:
         path = write_manifest(manifest, folder)
         counts = {split: len(manifest.rows_for(split)) for split in (TRAIN, VAL, TEST)}

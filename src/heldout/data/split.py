@@ -68,13 +68,13 @@ def stratified_split(targets: Sequence[int], class_names: Sequence[str], *, val_
         DataError: a class has fewer images than the number of splits drawn from it.
     """
     validate_fractions(val_fraction, test_fraction, split_val=split_val, split_test=split_test)
+    parts = 1 + int(split_val) + int(split_test)
+    _check_class_counts(targets, class_names, parts)
     if groups is not None:
         from heldout.data.group_split import group_stratified_split
 
         return group_stratified_split(targets, groups, val_fraction=val_fraction if split_val else 0.0,
                                       test_fraction=test_fraction if split_test else 0.0, seed=seed)
-    parts = 1 + int(split_val) + int(split_test)
-    _check_class_counts(targets, class_names, parts)
 
     target_array = np.asarray(targets)
     assignment = np.full(len(target_array), TRAIN, dtype=object)

@@ -1,0 +1,111 @@
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import run_in_process, run_subprocess, write_config
+from tests.conftest import write_image_folder
+
+REQUIRED_METRICS = ("best_epoch", "train/acc", "val/acc", "val/loss", "test/acc", "test/loss")
+
+
+@pytest.fixture(scope="module")
+def fitted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One two-epoch fit shared by the tests of this module; tests that change the run folder come last."""
+    root = tmp_path_factory.mktemp("fitted")
+    run_dir = root / "run"
+    config = write_config(root / "config.yaml", write_image_folder(root / "images"), run_dir)
+    assert run_in_process("fit", "-c", str(config)) == 0
+    return config, run_dir
+
+
+def test_fit_writes_run_folder(fitted_run: tuple[Path, Path]) -> None:
+    _, run_dir = fitted_run
+    for name in ("config.yaml", "manifest.csv", "manifest.json", "metrics.json", "history.csv",
+                 "checkpoints/best.ckpt", "checkpoints/last.ckpt", "logs/metrics.csv",
+                 "predictions/val.csv", "predictions/test.csv"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "logs" / "tensorboard").iterdir())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in REQUIRED_METRICS:
+        assert metrics[key] is not None, key
+    assert metrics["num_samples"] == {"train": 42, "val": 9, "test": 9}
+    assert metrics["classes"] == ["class_0", "class_1", "class_2"]
+
+
+def test_fit_test_metrics_match_predictions(fitted_run: tuple[Path, Path]) -> None:
+    _, run_dir = fitted_run
+    with (run_dir / "predictions" / "test.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9
+    accuracy = sum(row["target"] == row["prediction"] for row in rows) / len(rows)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test/acc"] == pytest.approx(accuracy)
+
+
+def test_test_subcommand_in_new_process(fitted_run: tuple[Path, Path]) -> None:
+    config, run_dir = fitted_run
+    (run_dir / "predictions" / "test.csv").unlink()
+    result = run_subprocess("test", "-c", str(config), "--ckpt_path", "best")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (run_dir / "predictions" / "test.csv").is_file()
+    assert "val - test accuracy gap" in result.stdout
+
+
+def test_fit_refuses_used_run_folder(fitted_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    config, _ = fitted_run
+    assert run_in_process("fit", "-c", str(config)) == 2
+    assert "--ckpt_path last" in capsys.readouterr().err
+
+
+def test_fit_resumes_from_last(fitted_run: tuple[Path, Path]) -> None:
+    config, run_dir = fitted_run
+    assert run_in_process("fit", "-c", str(config), "--ckpt_path", "last", "--trainer.max_epochs", "3") == 0
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]
+    assert (run_dir / "config.resumed-1.yaml").is_file()
+
+
+def test_print_config_shows_linked_classes(image_folder: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    config = write_config(tmp_path / "config.yaml", image_folder, tmp_path / "run")
+    assert run_in_process("fit", "-c", str(config), "--model.init_args.dropout", "0.3", "--print_config") == 0
+    printed = capsys.readouterr().out
+    assert "dropout: 0.3" in printed
+    assert "early_stopping:" in printed
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--data.init_args.data_dir", "{missing}"], "Data folder not found"),
+        (["--data.init_args.data_dir", "{flat}"], "no class subfolders"),
+        (["--data.init_args.data_dir", "{tiny_class}"], "'class_2' has 2"),
+        (["--data.init_args.val_fraction", "0.5", "--data.init_args.test_fraction", "0.5"],
+         "leaves nothing for training"),
+        (["--early_stopping.monitor", "val/accuracy"], "early_stopping.monitor is 'val/accuracy'"),
+        (["--model.init_args.dropoutt", "0.3"], "'dropoutt' is not accepted"),
+        (["--trainer.max_epochz", "3"], "unrecognized arguments"),
+    ],
+)
+def test_cli_bad_input_exits_with_one_line(image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                           arguments: list[str], expected: str) -> None:
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "a.png").write_bytes((image_folder / "class_0" / "img_001.png").read_bytes())
+    tiny_class = tmp_path / "tiny_class"
+    for source in sorted(image_folder.rglob("*.png")):
+        if source.parent.name != "class_2" or source.name in ("img_001.png", "img_002.png"):
+            target = tiny_class / source.relative_to(image_folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    places = {"missing": tmp_path / "missing", "flat": flat, "tiny_class": tiny_class}
+    arguments = [argument.format(**places) for argument in arguments]
+    config = write_config(tmp_path / "config.yaml", image_folder, tmp_path / "run")
+
+    assert run_in_process("fit", "-c", str(config), *arguments) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1].startswith("heldout: error: ")
+    assert expected in error[-1]
+    assert "Traceback" not in "\n".join(error)
