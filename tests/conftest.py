@@ -12,7 +12,7 @@ from PIL import Image
 DEFAULT_CLASS_COUNTS = {"cat": 6, "dog": 6, "eel": 6}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def write_class_folders() -> Callable[..., Path]:
     """Return a function that writes ``root/<class>/<index>.png`` with small random RGB images.
 
