@@ -309,3 +309,16 @@ def test_cli_warns_num_workers_above_cores(tmp_path: Path, write_class_folders: 
 
     with pytest.warns(UserWarning, match=f"data.num_workers={workers} is above the .* CPU cores of this machine"):
         ImageFolderDataModule(str(write_class_folders(tmp_path / "data")), num_workers=workers)
+
+
+def test_cli_worker_error_one_line() -> None:
+    """An error raised again from a DataLoader worker prints its own message, not the worker traceback."""
+    from heldout.cli import _one_line
+    from heldout.data.decode import ImageDecodeError
+
+    error = ImageDecodeError("Caught ImageDecodeError in DataLoader worker process 0.\n"
+                             "Original Traceback (most recent call last):\n"
+                             '  File "dataset.py", line 104, in __getitem__\n'
+                             "heldout.data.decode.ImageDecodeError: Cannot decode image /d/cat/0.png: file not found\n")
+
+    assert _one_line(error) == "Cannot decode image /d/cat/0.png: file not found"
