@@ -192,14 +192,19 @@ def test_cli_pickled_payload_not_executed(tmp_path: Path, trained_run: tuple[Pat
     assert "torch.load with weights_only=True failed" in line
 
 
+@pytest.mark.parametrize(("checkpoint", "expected"), [
+    ("missing.ckpt", "Checkpoint not found: --ckpt_path {folder}/missing.ckpt."),
+    ("best", "No 'best' checkpoint in run folder {folder}/run (looked for {folder}/run/checkpoints/best.ckpt)"),
+])
 def test_cli_missing_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
-                                capsys: pytest.CaptureFixture[str]) -> None:
+                                capsys: pytest.CaptureFixture[str], checkpoint: str, expected: str) -> None:
     data, _ = trained_run
+    argument = checkpoint if checkpoint == "best" else str(tmp_path / checkpoint)
 
-    status = run_heldout(_test_arguments(data, tmp_path / "run", str(tmp_path / "missing.ckpt")))
+    status = run_heldout(_test_arguments(data, tmp_path / "run", argument))
 
     assert status == 2
-    assert f"Checkpoint not found: --ckpt_path {tmp_path / 'missing.ckpt'}" in error_line(capsys)
+    assert expected.format(folder=tmp_path) in error_line(capsys)
 
 
 def test_cli_state_dict_as_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
