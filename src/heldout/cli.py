@@ -13,10 +13,11 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from heldout.callbacks import PredictionWriter, RunSummary
+from heldout.callbacks import InterruptCheckpoint, PredictionWriter, RunSummary
 from heldout.callbacks.run_summary import read_metrics
 from heldout.data.datamodule import ImageFolderDataModule
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
+from heldout.model.checkpoint import check_lightning_checkpoint
 from heldout.model.classifier import LOGGED_METRICS, MobileNetClassifier
 from heldout.report import ReportSettings, build_report
 from heldout.summary import format_summary
@@ -67,6 +68,15 @@ class HeldoutCLI(LightningCLI):
 
     # Configuration checks ----------------------------------------------------------------------------
 
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI (2.6) loads the hyperparameters of --ckpt_path while it parses the arguments, before
+        # any hook runs, and a file it cannot load would end in a traceback. Check the file first.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in ("best", "last"):
+            check_lightning_checkpoint(ckpt_path)
+        super()._parse_ckpt_path()
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         for key in ("early_stopping", "checkpoint"):
@@ -87,7 +97,7 @@ class HeldoutCLI(LightningCLI):
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(root / CHECKPOINT_FOLDER)
-        callbacks = [*callbacks, RunSummary(), PredictionWriter()]
+        callbacks = [*callbacks, RunSummary(), PredictionWriter(), InterruptCheckpoint(root / CHECKPOINT_FOLDER)]
         return super()._instantiate_trainer(config, callbacks)
 
     # Subcommand hooks --------------------------------------------------------------------------------
@@ -151,9 +161,7 @@ class HeldoutCLI(LightningCLI):
                                       f"{candidate}). Train first with heldout fit, point --trainer.default_root_dir "
                                       "at the run folder, or pass --ckpt_path PATH.")
             return str(candidate)
-        if not Path(ckpt_path).is_file():
-            raise CheckpointError(f"Checkpoint not found: --ckpt_path {ckpt_path}. Pass an existing .ckpt file, "
-                                  "or best / last for the checkpoints of the run folder.")
+        check_lightning_checkpoint(ckpt_path)
         return ckpt_path
 
     def _print_summary(self) -> None:
@@ -207,8 +215,20 @@ def main(argv: list[str] | None = None) -> None:
         cause = _find_user_error(error)
         if cause is None:
             raise
-        sys.stderr.write(f"heldout: error: {cause}\n")
+        sys.stderr.write(f"heldout: error: {_one_line(cause)}\n")
         sys.exit(2)
+
+
+def _one_line(error: HeldoutError) -> str:
+    """Return the message of ``error``, or, for one raised again from a DataLoader worker, its original message.
+
+    PyTorch raises a worker's exception again in the main process with the worker's whole traceback as the
+    message, and the original message is that traceback's last line, after ``module.ClassName: ``.
+    """
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and "Original Traceback" in lines[1]:
+        return lines[-1].split(": ", 1)[-1]
+    return str(error)
 
 
 def _find_user_error(error: BaseException | None) -> HeldoutError | None:

@@ -18,7 +18,13 @@ _WIDE_INTEGER_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 class ImageDecodeError(DataError):
     """An image file that cannot be read or decoded."""
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], reason: str | None = None) -> None:
+        if reason is None:
+            # A DataLoader worker's error is raised again in the main process as ``type(error)(message)``,
+            # so a single argument is the whole message and the path is unknown.
+            self.path, self.reason = "", os.fspath(path)
+            super().__init__(self.reason)
+            return
         self.path = os.fspath(path)
         self.reason = reason
         super().__init__(f"Cannot decode image {self.path}: {reason}")

@@ -70,13 +70,20 @@ def write_manifest(manifest: Manifest, folder: str | os.PathLike[str]) -> Path:
     _atomic_write_csv(csv_path, _COLUMNS,
                       ([row.path, row.label, row.split, row.group, row.source, row.size, row.mtime_ns]
                        for row in manifest.rows))
-    _atomic_write_csv(folder_path / SKIPPED_FILE, ("source", "path", "reason"), manifest.skipped)
+    write_skipped(manifest, folder_path)
     meta = {"roots": manifest.roots, "classes": manifest.classes, "settings": manifest.settings,
             "num_samples": {split: len(manifest.rows_for(split)) for split in ("train", "val", "test")}}
     temporary = folder_path / (MANIFEST_META_FILE + ".tmp")
     temporary.write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(temporary, folder_path / MANIFEST_META_FILE)
     return csv_path
+
+
+def write_skipped(manifest: Manifest, folder: str | os.PathLike[str]) -> Path:
+    """Write ``skipped.csv``, the files left out as unreadable with the reason, into ``folder``."""
+    path = Path(folder) / SKIPPED_FILE
+    _atomic_write_csv(path, ("source", "path", "reason"), manifest.skipped)
+    return path
 
 
 def _atomic_write_csv(path: Path, header: tuple[str, ...], rows) -> None:  # noqa: ANN001

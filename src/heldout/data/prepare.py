@@ -16,6 +16,7 @@ from heldout.data.manifest import (
     file_stat,
     read_manifest,
     write_manifest,
+    write_skipped,
 )
 from heldout.data.preflight import find_bad_images
 from heldout.data.scan import FolderScan, Sample, scan_image_folder
@@ -117,7 +118,8 @@ def create_manifest(scans: Mapping[str, FolderScan], *, val_fraction: float, tes
     return Manifest(rows, roots, classes, settings, skipped)
 
 
-def _reuse_manifest(folder: Path, scans: Mapping[str, FolderScan]) -> Manifest:
+def _reuse_manifest(folder: Path, scans: Mapping[str, FolderScan],
+                    on_bad_file: Literal["skip", "fail"] = "skip") -> Manifest:
     manifest = read_manifest(folder)
     for source, scan in scans.items():
         if manifest.roots.get(source) != str(scan.root):
@@ -133,6 +135,8 @@ def _reuse_manifest(folder: Path, scans: Mapping[str, FolderScan]) -> Manifest:
                     "split.", folder / MANIFEST_FILE, changes.summary())
         removed = set(changes.removed)
         manifest.rows = [row for row in manifest.rows if f"{row.source}:{row.path}" not in removed]
+        if changes.modified:
+            _recheck_modified(manifest, set(changes.modified), on_bad_file, folder)
     return manifest
 
 
@@ -164,6 +168,36 @@ def audit_split(manifest: Manifest, *, threshold: int, check: Literal["warn", "f
     log.warning(message)
 
 
+def _recheck_modified(manifest: Manifest, modified: set[str], on_bad_file: Literal["skip", "fail"],
+                      folder: Path) -> None:
+    """Run the pre-flight check again on files changed since the split was written, and apply the policy.
+
+    Bad files are dropped from ``manifest.rows`` and added to ``skipped.csv`` under ``skip``.
+
+    Raises:
+        DataError: a changed file is unreadable and ``on_bad_file`` is ``fail``.
+    """
+    rows = [row for row in manifest.rows if f"{row.source}:{row.path}" in modified]
+    bad = find_bad_images([manifest.absolute_path(row) for row in rows])
+    found = [(row.source, row.path, bad[manifest.absolute_path(row)]) for row in rows
+             if manifest.absolute_path(row) in bad]
+    if not found:
+        return
+    listed = "; ".join(f"{manifest.roots[source]}/{path}: {reason}" for source, path, reason in found[:_MAX_LISTED])
+    more = f"; and {len(found) - _MAX_LISTED} more" if len(found) > _MAX_LISTED else ""
+    if on_bad_file == "fail":
+        raise DataError(f"{len(found)} image file(s) changed since the split in {folder / MANIFEST_FILE} was "
+                        f"written and are now unreadable (data.on_bad_file=fail): {listed}{more}. Restore or "
+                        "fix them, or set --data.on_bad_file skip to train without them.")
+    dropped = {(source, path) for source, path, _ in found}
+    manifest.rows = [row for row in manifest.rows if (row.source, row.path) not in dropped]
+    # manifest.csv keeps the row, so a later run finds the same file again: list it in skipped.csv once.
+    manifest.skipped = [*manifest.skipped, *(entry for entry in found if entry not in set(manifest.skipped))]
+    write_skipped(manifest, folder)
+    log.warning("Skipping %d image file(s) that changed since the split was written and are now unreadable "
+                "(full list in %s): %s%s", len(found), folder / SKIPPED_FILE, listed, more)
+
+
 def load_or_create_manifest(roots: Mapping[str, str | Path | None], folder: Path | None, *, val_fraction: float,
                             test_fraction: float, seed: int, on_bad_file: Literal["skip", "fail"],
                             group_samples: GroupFunction | None = None,
@@ -177,7 +211,7 @@ def load_or_create_manifest(roots: Mapping[str, str | Path | None], folder: Path
     scans = scan_sources({source: root for source, root in roots.items() if root is not None})
     if folder is not None and (folder / MANIFEST_FILE).is_file():
         log.info("Reusing the split in %s", folder / MANIFEST_FILE)
-        return _reuse_manifest(folder, scans)
+        return _reuse_manifest(folder, scans, on_bad_file)
 
     manifest = create_manifest(scans, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                                on_bad_file=on_bad_file, report_folder=folder, group_samples=group_samples)

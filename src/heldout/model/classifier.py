@@ -68,6 +68,9 @@ class MobileNetClassifier(L.LightningModule):
             raise ConfigError(f"Expected model.warmup_epochs to be 0 or more, but got {warmup_epochs}.")
         self.class_names = list(class_names)
         self.optimizer_factory = optimizer
+        # Built once on a stand-in parameter, so that a negative learning rate or weight decay fails before
+        # the pre-flight check reads the data.
+        self._build_optimizer([nn.Parameter(torch.zeros(1))])
         self.model = build_mobilenet_v3(variant, len(self.class_names), width_mult=width_mult, dropout=dropout,
                                         weights=weights, bn_momentum=bn_momentum)
         if channels_last:
@@ -125,7 +128,10 @@ class MobileNetClassifier(L.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor] | None:
         return self._evaluation_step("test", batch)
 
-    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+    def predict_step(self, batch: Any, batch_idx: int,
+                     dataloader_idx: int = 0) -> dict[str, torch.Tensor] | None:
+        if batch is None:  # every file of the batch was skipped as unreadable
+            return None
         images, _, indices = batch
         probs = self(images).float().softmax(dim=1)
         return {"probs": probs, "predictions": probs.argmax(dim=1), "indices": indices}
@@ -143,12 +149,15 @@ class MobileNetClassifier(L.LightningModule):
 
     # Optimization ----------------------------------------------------------------------------------------
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def _build_optimizer(self, parameters: Any) -> torch.optim.Optimizer:
         try:
-            optimizer = self.optimizer_factory(parameter_groups(self.model))
+            return self.optimizer_factory(parameters)
         except ValueError as error:
             raise ConfigError(f"Invalid optimizer setting (model.optimizer.init_args): {error}. Learning rate "
                               "and weight decay must be 0 or more.") from None
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self._build_optimizer(parameter_groups(self.model))
         total_steps = int(self.trainer.estimated_stepping_batches)
         max_epochs = max(1, self.trainer.max_epochs or 1)
         warmup_steps = round(self.hparams.warmup_epochs * total_steps / max_epochs)

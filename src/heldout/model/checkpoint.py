@@ -1,0 +1,36 @@
+"""Check a Lightning checkpoint file before the Trainer loads it."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from heldout.errors import CheckpointError
+
+
+def check_lightning_checkpoint(path: str | Path) -> None:
+    """Load ``path`` with ``torch.load(weights_only=True)`` and check that it is a Lightning checkpoint.
+
+    ``weights_only=True`` loads tensors and plain Python values only, so a file with a pickled object whose
+    ``__reduce__`` runs code is rejected before anything in it runs.
+
+    Raises:
+        CheckpointError: the file is missing, cannot be loaded safely, or is not a Lightning checkpoint.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"Checkpoint not found: --ckpt_path {file}. Pass an existing .ckpt file, or best / "
+                              "last for the checkpoints of the run folder.")
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"Rejected --ckpt_path {file}: it cannot be loaded safely as a checkpoint "
+                              f"(torch.load with weights_only=True failed: {first_line}). Pass a .ckpt file "
+                              "written by heldout fit, and load only files you trust.") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
+        raise CheckpointError(f"--ckpt_path {file} is not a Lightning checkpoint: it has no 'state_dict' entry. "
+                              "For a plain state dict of backbone weights, use --model.init_args.weights PATH "
+                              "instead.")

@@ -1,0 +1,92 @@
+"""Scanning of messy image folders: hidden entries, empty and nested class folders, too few classes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from heldout.data.scan import scan_image_folder
+from heldout.errors import DataError
+
+
+def test_scan_ignores_hidden_files_and_folders(tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2, "dog": 2})
+    write_class_folders(root / ".ipynb_checkpoints", {"cat-checkpoint": 2})
+    write_class_folders(root, {".hidden_class": 2, "__MACOSX": 2})
+    (root / "cat" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (root / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07")  # macOS resource fork next to an image
+    write_class_folders(root / "dog" / ".thumbnails", {"small": 1})
+
+    scan = scan_image_folder(root)
+
+    assert scan.classes == ["cat", "dog"]
+    assert [s.path for s in scan.samples] == ["cat/0.png", "cat/1.png", "dog/0.png", "dog/1.png"]
+    assert scan.ignored == []
+
+
+def test_scan_leaves_out_empty_class(tmp_path: Path, write_class_folders: Callable[..., Path],
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2, "dog": 2})
+    (root / "empty").mkdir()
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("no images here\n")
+
+    with caplog.at_level(logging.WARNING, logger="heldout.data.scan"):
+        scan = scan_image_folder(root)
+
+    assert scan.classes == ["cat", "dog"]
+    assert scan.empty_classes == ["empty", "notes"]
+    assert scan.ignored == ["notes/readme.txt"]
+    assert "Left out 2 class folder(s) without image files: empty, notes" in caplog.text
+    assert scan.targets() == [0, 0, 1, 1]
+
+
+def test_scan_empty_classes_leave_one_class(tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2})
+    (root / "dog").mkdir()
+
+    with pytest.raises(DataError, match=r"has 1 class\(es\) with images \('cat'\), expected at least 2"):
+        scan_image_folder(root)
+
+
+def test_scan_single_class_folder(tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    root = write_class_folders(tmp_path / "data", {"only": 3})
+
+    with pytest.raises(DataError, match="A classifier needs one subfolder of images per class"):
+        scan_image_folder(root)
+
+
+def test_scan_includes_nested_subfolders(tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    """Images in a subfolder of a class folder belong to that class, at any depth."""
+    root = write_class_folders(tmp_path / "data", {"cat": 1, "dog": 1})
+    write_class_folders(root / "cat", {"camera2": 1})
+    write_class_folders(root / "cat" / "camera2", {"night": 1})
+
+    scan = scan_image_folder(root)
+
+    assert scan.classes == ["cat", "dog"]
+    labels = {s.path: s.label for s in scan.samples}
+    assert labels == {"cat/0.png": "cat", "cat/camera2/0.png": "cat", "cat/camera2/night/0.png": "cat",
+                      "dog/0.png": "dog"}
+
+
+def test_scan_images_in_root_only(tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2})
+    for path in (root / "cat").iterdir():
+        path.rename(root / path.name)
+    (root / "cat").rmdir()
+
+    with pytest.raises(DataError, match="holds 2 image files directly; move them into one subfolder per class"):
+        scan_image_folder(root)
+
+
+def test_scan_extension_case_insensitive(tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 1, "dog": 1})
+    (root / "cat" / "0.png").rename(root / "cat" / "0.PNG")
+
+    scan = scan_image_folder(root)
+
+    assert [s.path for s in scan.samples] == ["cat/0.PNG", "dog/0.png"]
