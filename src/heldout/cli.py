@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from heldout.callbacks import PredictionWriter, RunSummary
+from heldout.callbacks import EpochSeed, PredictionWriter, RunSummary
 from heldout.callbacks.run_summary import read_metrics
 from heldout.data.datamodule import ImageFolderDataModule
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
@@ -83,7 +83,7 @@ class HeldoutCLI(LightningCLI):
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(root / CHECKPOINT_FOLDER)
-        callbacks = [*callbacks, RunSummary(), PredictionWriter()]
+        callbacks = [*callbacks, RunSummary(), PredictionWriter(), EpochSeed()]
         return super()._instantiate_trainer(config, callbacks)
 
     # Subcommand hooks --------------------------------------------------------------------------------
