@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from heldout.callbacks import EpochSeed, PredictionWriter, RunSummary
 from heldout.callbacks.run_summary import read_metrics
+from heldout.checkpoint_io import with_atomic_checkpoint_io
 from heldout.data.datamodule import ImageFolderDataModule
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
 from heldout.model.classifier import LOGGED_METRICS, MobileNetClassifier
@@ -84,6 +85,7 @@ class HeldoutCLI(LightningCLI):
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(root / CHECKPOINT_FOLDER)
         callbacks = [*callbacks, RunSummary(), PredictionWriter(), EpochSeed()]
+        config["plugins"] = with_atomic_checkpoint_io(config.get("plugins"))
         return super()._instantiate_trainer(config, callbacks)
 
     # Subcommand hooks --------------------------------------------------------------------------------
