@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import time
@@ -112,12 +111,3 @@ def test_resume_after_kill_deterministic(folder: Path) -> None:
     assert (resumed / "config.resumed-1.yaml").is_file()
     assert not list(resumed.rglob("*.tmp*"))
 
-
-def test_kill_leaves_resumable_last_checkpoint(folder: Path) -> None:
-    """The ``last.ckpt`` a kill leaves behind loads, and a copy of the run can resume from it twice."""
-    resumed = fit_killed_and_resumed(folder, "resumed", deterministic=False)
-    copy = folder / "copy"
-    shutil.copytree(resumed, copy)
-    run_heldout("fit", "-c", folder / "config.yaml", "--trainer.default_root_dir", copy,
-                "--trainer.max_epochs", "4", "--ckpt_path", "last", cwd=folder)
-    assert [int(row["epoch"]) for row in read_history(copy)] == [0, 1, 2, 3]
