@@ -13,8 +13,9 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from heldout.callbacks import InterruptCheckpoint, PredictionWriter, RunSummary
+from heldout.callbacks import EpochSeed, InterruptCheckpoint, PredictionWriter, RunSummary
 from heldout.callbacks.run_summary import read_metrics
+from heldout.checkpoint_io import with_atomic_checkpoint_io
 from heldout.data.datamodule import ImageFolderDataModule
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
 from heldout.model.checkpoint import check_lightning_checkpoint
@@ -57,7 +58,7 @@ class HeldoutCLI(LightningCLI):
                              "early_stopping.patience": 10})
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min",
-                             "checkpoint.filename": "best", "checkpoint.save_last": True,
+                             "checkpoint.filename": "best", "checkpoint.save_last": False,
                              "checkpoint.save_top_k": 1})
         parser.add_argument("--test_after_fit", type=bool, default=True,
                             help="After fit, evaluate the best checkpoint on the test split.")
@@ -97,7 +98,13 @@ class HeldoutCLI(LightningCLI):
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(root / CHECKPOINT_FOLDER)
-        callbacks = [*callbacks, RunSummary(), PredictionWriter(), InterruptCheckpoint(root / CHECKPOINT_FOLDER)]
+        # Lightning 2.6 updates the main callback's last.ckpt only in epochs that also save a best
+        # checkpoint, so a callback without a monitor writes last.ckpt after every epoch.
+        last = ModelCheckpoint(dirpath=root / CHECKPOINT_FOLDER, filename="last", monitor=None, save_top_k=1,
+                               enable_version_counter=False)
+        callbacks = [*callbacks, last, RunSummary(), PredictionWriter(), EpochSeed(),
+                     InterruptCheckpoint(root / CHECKPOINT_FOLDER)]
+        config["plugins"] = with_atomic_checkpoint_io(config.get("plugins"))
         return super()._instantiate_trainer(config, callbacks)
 
     # Subcommand hooks --------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Lightning callbacks that write the run folder's files."""
+"""Lightning callbacks that write the run folder's files and keep resumed runs reproducible."""
 
+from heldout.callbacks.epoch_seed import EpochSeed
 from heldout.callbacks.interrupt_checkpoint import InterruptCheckpoint
 from heldout.callbacks.prediction_writer import PredictionWriter
 from heldout.callbacks.run_summary import RunSummary
 
-__all__ = ["InterruptCheckpoint", "PredictionWriter", "RunSummary"]
+__all__ = ["EpochSeed", "InterruptCheckpoint", "PredictionWriter", "RunSummary"]

@@ -23,6 +23,7 @@ from heldout.data.prepare import (
     load_or_create_manifest,
     scan_sources,
 )
+from heldout.data.sampler import EpochShuffleSampler
 from heldout.data.split import TEST, TRAIN, VAL, validate_fractions
 from heldout.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_eval_transform, build_train_transform
 from heldout.errors import ConfigError
@@ -184,6 +185,10 @@ class ImageFolderDataModule(L.LightningDataModule):
                 self.manifest = read_manifest(folder)
             else:
                 self.prepare_data()
+        if self._distributed():
+            # Global rank 0 drew or checked the split in prepare_data. The other processes take its copy, so a
+            # file removed since the split was written is left out on every process alike.
+            self.manifest = self.trainer.strategy.broadcast(self.manifest, src=0)
         assert self.manifest is not None
         self._class_names = list(self.manifest.classes)
         for split in self._splits_for(stage):
@@ -243,10 +248,15 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.datasets[TRAIN]
-        per_process = len(dataset) // (self.trainer.world_size if self._distributed() else 1)
+        # The sampler pads the dataset to a multiple of the world size by repeating samples, so every process
+        # gets ceil(len / world_size) of them.
+        world_size = self.trainer.world_size if self._distributed() else 1
+        per_process = -(-len(dataset) // world_size)
         # A last batch of one image breaks BatchNorm in training mode, so such a batch is dropped.
         drop_last = per_process % self.batch_size == 1
-        return DataLoader(dataset, shuffle=True, drop_last=drop_last, **self._loader_arguments())
+        rank = self.trainer.global_rank if self._distributed() else 0
+        sampler = EpochShuffleSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
+        return DataLoader(dataset, sampler=sampler, drop_last=drop_last, **self._loader_arguments())
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self.datasets[split]

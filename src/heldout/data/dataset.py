@@ -69,26 +69,35 @@ class ImageFileDataset(Dataset):
         self.on_bad_file = on_bad_file
         self.cache = cache
         self.seed = seed
-        self._seeded_process: int | None = None
+        # The training epoch, in shared memory so that persistent DataLoader workers see each change.
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        self._seeded_for: tuple[int, int] | None = None  # (process id, epoch) of the last reseed
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch from which the augmentation seeds of all processes are derived."""
+        self._epoch[0] = epoch
+
     def _seed_transform_once(self) -> None:
-        """Give each worker process its own augmentation stream, derived from the DataLoader's seed.
+        """Seed the augmentation of this process from the dataset seed, the epoch and the worker id.
 
         Albumentations 2.0 keeps its own generator, and copies of one seeded Compose in several workers
-        would otherwise draw the same augmentations.
+        would otherwise draw the same augmentations. The seed depends on nothing else, so a run resumed
+        from a checkpoint at an epoch boundary draws the same augmentations as an uninterrupted run.
         """
-        if self._seeded_process == os.getpid():
+        epoch = int(self._epoch[0])
+        if self._seeded_for == (os.getpid(), epoch):
             return
         worker = get_worker_info()
-        seed = self.seed if worker is None else worker.seed
+        worker_id = -1 if worker is None else worker.id
         if worker is not None:
             # OpenCV starts a thread per core in every worker, which oversubscribes the cores.
             cv2.setNumThreads(1)
-        self.transform.set_random_seed(seed % 2**32)
-        self._seeded_process = os.getpid()
+        seed = np.random.SeedSequence([self.seed, epoch, worker_id + 1]).generate_state(1)[0]
+        self.transform.set_random_seed(int(seed))
+        self._seeded_for = (os.getpid(), epoch)
 
     def load_image(self, index: int) -> np.ndarray:
         """Return the resized uint8 RGB image at ``index``, from the cache when it is there."""
