@@ -16,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
 from heldout.model.backbone import Variant, build_mobilenet_v3
+from heldout.model.compile import CompiledWithFallback
 from heldout.model.optim import parameter_groups, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,16 @@ class MobileNetClassifier(L.LightningModule):
         bn_momentum: momentum of the BatchNorm running statistics (see :func:`build_mobilenet_v3`).
         channels_last: use the channels-last memory format, faster for depthwise convolutions on CPU and
             on GPUs with tensor cores.
+        compile: run the network through ``torch.compile``. When compiling fails or the platform does not
+            support it, a warning is logged and training continues without compilation.
     """
 
     def __init__(self, class_names: list[str], variant: Variant = "small", width_mult: float = 1.0,
                  dropout: float = 0.2, weights: str | None = None,
                  optimizer: OptimizerCallable = _default_optimizer, warmup_epochs: float = 1.0,
                  lr_schedule: Literal["cosine", "constant"] = "cosine", min_lr_ratio: float = 0.01,
-                 label_smoothing: float = 0.0, bn_momentum: float | None = 0.1, channels_last: bool = True) -> None:
+                 label_smoothing: float = 0.0, bn_momentum: float | None = 0.1, channels_last: bool = True,
+                 compile: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer"])
         if not 0.0 <= label_smoothing < 1.0:
@@ -75,6 +79,7 @@ class MobileNetClassifier(L.LightningModule):
                                         weights=weights, bn_momentum=bn_momentum)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.compiled_model = CompiledWithFallback(self.model) if compile else None
 
         num_classes = len(self.class_names)
         # ModuleDict keys get a suffix because "train" would clash with nn.Module.train.
@@ -94,6 +99,8 @@ class MobileNetClassifier(L.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        if self.compiled_model is not None:
+            return self.compiled_model(images)
         return self.model(images)
 
     # Steps -----------------------------------------------------------------------------------------------
