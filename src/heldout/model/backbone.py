@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import pickle
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +16,7 @@ from torchvision.models import (
 )
 
 from heldout.errors import CheckpointError, ConfigError
+from heldout.model.checkpoint import load_tensors_safely
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +92,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         CheckpointError: the file is missing, holds arbitrary pickled objects, or holds no tensors.
     """
     file = Path(path)
-    if not file.is_file():
-        raise CheckpointError(f"Weights file not found: {file}. Pass the path of a state dict or checkpoint "
-                              "with --model.weights, or 'imagenet', or null.")
-    try:
-        payload = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"Refused to load {file}: it is not a plain weights file that can be read "
-                              f"safely (torch.load with weights_only=True failed: {first_line}). Load only "
-                              "files you trust, saved with torch.save(model.state_dict()).") from None
+    payload = load_tensors_safely(
+        file, missing=(f"Weights file not found: {file}. Pass the path of a state dict or checkpoint with "
+                       "--model.weights, or 'imagenet', or null."),
+        unsafe=(f"Refused to load {file}: it is not a plain weights file that can be read safely ({{reason}}). "
+                "Load only files you trust, saved with torch.save(model.state_dict())."))
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         payload = payload["state_dict"]
     if not isinstance(payload, dict) or not any(isinstance(v, torch.Tensor) for v in payload.values()):
