@@ -86,7 +86,7 @@ def test_build_report_json_matches_markdown(built_run):
 
 def test_build_report_mentions_leakage_and_skipped(built_run):
     text = built_run[1].read_text()
-    assert "The leakage audit found duplicates across splits (exact_duplicates: 1)" in text
+    assert "The leakage audit found duplicates across splits or label conflicts (exact_duplicates: 1)" in text
     assert "1 unreadable files were left out of the run (data_dir: 1)" in text
 
 

@@ -32,7 +32,7 @@ def test_count_audit_findings_shapes(audit, expected):
 def test_leakage_sentence_only_when_found():
     assert leakage_sentence({"exact": 0}) is None
     assert leakage_sentence({"exact": 2, "near": 0}) == (
-        "The leakage audit found duplicates across splits (exact: 2), which can make validation and test "
+        "The leakage audit found duplicates across splits or label conflicts (exact: 2), which can make validation and test "
         "accuracy optimistic."
     )
 
@@ -43,3 +43,14 @@ def test_count_skipped_per_source():
     )
     assert count_skipped(skipped) == {"data_dir": 2, "test_dir": 1}
     assert count_skipped(None) == {}
+
+
+def test_count_audit_findings_uses_heldout_totals():
+    audit = {"near_duplicate_pairs": [{"a": "x", "b": "y"}] * 1000, "cross_split_pairs": [{"a": "x"}] * 3,
+             "counts": {"near_duplicate_pairs": 3538, "cross_split_pairs": 1067, "clusters_across_splits": 40,
+                        "label_conflicts": 0}}
+    assert count_audit_findings(audit) == {"cross_split_pairs": 1067, "clusters_across_splits": 40,
+                                           "label_conflicts": 0}
+    within_splits_only = {"near_duplicate_pairs": [{"a": "x"}] * 49,
+                          "counts": {"near_duplicate_pairs": 49, "cross_split_pairs": 0, "label_conflicts": 0}}
+    assert leakage_sentence(count_audit_findings(within_splits_only)) is None

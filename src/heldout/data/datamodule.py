@@ -176,7 +176,8 @@ class ImageFolderDataModule(L.LightningDataModule):
                                                 test_fraction=self.test_fraction, seed=self.seed,
                                                 on_bad_file=self.on_bad_file, group_samples=self.group_samples,
                                                 leakage_check=self.leakage_check,
-                                                duplicate_threshold=self.near_duplicate_threshold or 4)
+                                                duplicate_threshold=4 if self.near_duplicate_threshold is None
+                                                else self.near_duplicate_threshold)
 
     def setup(self, stage: str | None = None) -> None:
         folder = self.run_folder()

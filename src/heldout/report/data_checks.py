@@ -11,8 +11,16 @@ import pandas as pd
 _AUDIT_KEY_WORDS = ("duplicate", "exact", "near", "leak", "overlap", "cross")
 
 
+# Totals in the ``counts`` mapping of heldout's own audit.json that mean leakage between splits. Its pair
+# lists are cut at a maximum length and include pairs within one split, so they are not counted.
+_AUDIT_LEAKAGE_COUNTS = ("cross_split_pairs", "clusters_across_splits", "label_conflicts")
+
+
 def count_audit_findings(audit: Any) -> dict[str, int]:
-    """Count the leakage findings under the audit's top-level keys that mention duplicates or leaks.
+    """Count the leakage findings of an audit.
+
+    heldout's audit.json has a ``counts`` mapping, from which the cross-split and label-conflict totals are
+    taken. For other shapes, the top-level keys that mention duplicates or leaks are counted:
 
     A list counts its items, an integer counts as itself, and a mapping with an integer ``count`` counts
     as that. Other mappings are opened one level, giving keys like ``cross_split.exact``. Anything else,
@@ -24,6 +32,9 @@ def count_audit_findings(audit: Any) -> dict[str, int]:
     """
     if not isinstance(audit, dict):
         return {}
+    totals = audit.get("counts")
+    if isinstance(totals, dict):
+        return {key: int(totals[key]) for key in _AUDIT_LEAKAGE_COUNTS if isinstance(totals.get(key), int)}
     counts: dict[str, int] = {}
     for key, value in audit.items():
         if not any(word in str(key).lower() for word in _AUDIT_KEY_WORDS):
@@ -46,7 +57,8 @@ def leakage_sentence(counts: dict[str, int]) -> str | None:
         return None
     listed = ", ".join(f"{key}: {count}" for key, count in found.items())
     return (
-        f"The leakage audit found duplicates across splits ({listed}), which can make validation and test "
+        f"The leakage audit found duplicates across splits or label conflicts ({listed}), which can make "
+        f"validation and test "
         f"accuracy optimistic."
     )
 

@@ -174,8 +174,8 @@ def _check_overfitting(summary: Summary, settings: ReportSettings) -> Finding | 
         f"The model overfits: training accuracy {train_text} on {train.images} images is "
         f"{format_points(gap.difference)} above validation accuracy {val_text}, beyond the "
         f"{format_points(settings.overfit_gap)} limit (Fisher's exact test {format_p(gap.p_value)}). "
-        f"Training accuracy is measured with augmentation on, which usually lowers it, so the gap on "
-        f"unaugmented training images is likely larger."
+        f"Training accuracy is measured during training, with augmentation and dropout where they are on, "
+        f"which usually lowers it, so the gap on unaugmented training images is likely larger."
     )
     numbers = {
         "train_accuracy": train.accuracy.value,

@@ -117,7 +117,7 @@ def _splits_section(content: ReportContent) -> str:
     ]
     for name, split in content.summary.splits.items():
         images = "not recorded" if split.images is None else str(split.images)
-        source = "training log, augmentation on" if name == "train" else f"`{split.source}`"
+        source = "training log" if name == "train" else f"`{split.source}`"
         lines.append(
             f"| {_SPLIT_TITLES[name]} | {images} | {_estimate(split.accuracy, percent=True)} | "
             f"{_estimate(split.macro_f1)} | {_estimate(split.loss)} | {source} |"
@@ -130,7 +130,8 @@ def _splits_section(content: ReportContent) -> str:
         f"Loss is the "
         f"mean cross-entropy of the stored probabilities.",
         "",
-        "Train figures come from the training log: they were measured with augmentation on and averaged over "
+        "Train figures come from the training log: they were measured during training (with augmentation and "
+        "dropout where they are on) and averaged over "
         "the epoch, and there are no per-image train predictions. Train accuracy therefore gets a binomial "
         "interval over the recorded number of training images, and train F1 and loss get no interval.",
         "",
