@@ -154,15 +154,21 @@ def audit_split(manifest: Manifest, *, threshold: int, check: Literal["warn", "f
     report = run_audit(combined, splits=[row.split for row in manifest.rows], threshold=threshold,
                        out_dir=out_dir, progress=len(samples) >= 2000)
     cross, conflicts = report.counts["cross_split_pairs"], report.counts["label_conflicts"]
-    if cross == 0 and conflicts == 0:
+    where = f" Details in {out_dir}." if out_dir is not None else ""
+    if conflicts:
+        example = report.label_conflicts[0]
+        log.warning("Found %d label conflict(s): near-identical images under two classes, for example %s (%s) and "
+                    "%s (%s), %s bits apart.%s Check those labels; on small or simple images some pairs are "
+                    "merely similar.", conflicts, example["a"], example["label_a"], example["b"], example["label_b"],
+                    example["distance"], where)
+    if cross == 0:
         log.info("Leakage check: no exact or near-duplicate images across the splits.")
         return
-    example = report.cross_split_pairs[0] if report.cross_split_pairs else report.label_conflicts[0]
-    where = f" Details in {out_dir}." if out_dir is not None else ""
-    message = (f"Leakage check found {cross} exact or near-duplicate image pair(s) across splits and {conflicts} "
-               f"label conflict(s), for example {example['a']} and {example['b']} (distance {example['distance']} "
-               f"bits).{where} Validation accuracy may overstate test accuracy: group related images with "
-               "data.group_regex or data.group_csv, or remove the duplicates.")
+    example = report.cross_split_pairs[0]
+    message = (f"Leakage check found {cross} exact or near-duplicate image pair(s) across splits, for example "
+               f"{example['a']} ({example.get('split_a')}) and {example['b']} ({example.get('split_b')}), "
+               f"{example['distance']} bits apart.{where} Validation accuracy may overstate test accuracy: group "
+               "related images with data.group_regex or data.group_csv, or remove the duplicates.")
     if check == "fail":
         raise DataError(message + " (data.leakage_check=fail; set it to warn to train anyway.)")
     log.warning(message)
