@@ -120,7 +120,7 @@ class HeldoutCLI(LightningCLI):
         ckpt_path = self._subcommand_config().get("ckpt_path")
         checkpoints = self.run_dir / CHECKPOINT_FOLDER
         if ckpt_path is None and checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")):
-            raise ConfigError(f"Run folder {self.run_dir} already holds checkpoints of an earlier fit. Resume it "
+            raise ConfigError(f"Run folder {self.run_dir} already contains checkpoints of an earlier fit. Resume it "
                               "with --ckpt_path last, or start a new run with another --trainer.default_root_dir.")
         if ckpt_path is not None:
             self._subcommand_config()["ckpt_path"] = self._resolve_checkpoint(ckpt_path)

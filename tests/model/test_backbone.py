@@ -71,5 +71,5 @@ def test_backbone_file_without_tensors(tmp_path: Path) -> None:
     path = tmp_path / "config.pt"
     torch.save({"lr": 0.1, "epochs": 3}, path)
 
-    with pytest.raises(CheckpointError, match="holds no state dict of tensors"):
+    with pytest.raises(CheckpointError, match="contains no state dict of tensors"):
         read_state_dict(path)

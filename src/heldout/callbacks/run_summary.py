@@ -40,7 +40,7 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
 class RunSummary(Callback):
     """Record train and validation metrics per epoch and the figures of the best epoch and the test run.
 
-    ``history.csv`` gets one row per epoch. ``metrics.json`` holds ``best_epoch`` (the epoch whose
+    ``history.csv`` gets one row per epoch. ``metrics.json`` contains ``best_epoch`` (the epoch whose
     checkpoint the ModelCheckpoint callback kept as best, by its monitor), the train and validation
     metrics of that epoch, and after a test run the ``test/...`` metrics. Train metrics are measured during
     training, with augmentation and dropout on. The history is part of the checkpoint, so a resumed run

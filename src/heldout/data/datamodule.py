@@ -227,7 +227,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         return DecodedImageCache(num_images, self.image_size)
 
     def has_split(self, split: str) -> bool:
-        """Return whether ``split`` holds any image (for example, no test split without a test fraction)."""
+        """Return whether ``split`` contains any image (for example, no test split without a test fraction)."""
         return self.manifest is not None and bool(self.manifest.rows_for(split))
 
     def split_paths(self, split: str) -> list[str]:
@@ -263,8 +263,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         dataset = self.datasets[split]
         sampler = None
         if self._distributed():
-            # Lightning's default DistributedSampler pads the last batch with repeated samples, which would
-            # count them twice in the metrics; this sampler gives every sample to exactly one process.
+            # Lightning's default DistributedSampler pads the last batch with repeated samples, so the metrics
+            # would count them twice. This sampler gives every sample to exactly one process.
             sampler = UnrepeatedDistributedSampler(dataset, num_replicas=self.trainer.world_size,
                                                    rank=self.trainer.global_rank, shuffle=False)
         return DataLoader(dataset, shuffle=False, sampler=sampler, **self._loader_arguments())

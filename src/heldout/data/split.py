@@ -26,7 +26,11 @@ def validate_fractions(val_fraction: float, test_fraction: float, *, split_val: 
         if is_used and not 0.0 < value < 1.0:
             raise ConfigError(f"Expected {key} to be between 0 and 1 (exclusive), but got {value}. "
                               "Use a fraction such as 0.15.")
-    total = (val_fraction if split_val else 0.0) + (test_fraction if split_test else 0.0)
+    total = 0.0
+    if split_val:
+        total += val_fraction
+    if split_test:
+        total += test_fraction
     if total >= 1.0:
         raise ConfigError(f"data.val_fraction + data.test_fraction = {total:g} leaves nothing for training; "
                           "expected a sum below 1, such as 0.15 + 0.15.")

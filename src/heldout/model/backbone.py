@@ -38,9 +38,9 @@ def build_mobilenet_v3(variant: Variant, num_classes: int, *, width_mult: float 
         dropout: dropout probability before the last linear layer.
         weights: ``None`` for random initialization, ``imagenet`` for torchvision's published ImageNet
             weights (downloaded on first use), or the path of a local state dict or Lightning checkpoint.
-        bn_momentum: momentum of every BatchNorm layer. torchvision uses 0.01, with which the running
-            statistics lag the weights by hundreds of steps; trained from scratch on a few thousand images,
-            the model then scores near chance in evaluation mode for many epochs while training loss falls.
+        bn_momentum: momentum of every BatchNorm layer. torchvision uses 0.01, so the running statistics lag
+            the weights by hundreds of steps. Trained from scratch on a few thousand images, the model then
+            scores near chance in evaluation mode for many epochs while the training loss falls.
             ``None`` keeps torchvision's value.
 
     Raises:
@@ -89,7 +89,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load the tensors of a state dict or Lightning checkpoint without running pickled code.
 
     Raises:
-        CheckpointError: the file is missing, holds arbitrary pickled objects, or holds no tensors.
+        CheckpointError: the file is missing, contains arbitrary pickled objects, or contains no tensors.
     """
     file = Path(path)
     payload = load_tensors_safely(
@@ -100,7 +100,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         payload = payload["state_dict"]
     if not isinstance(payload, dict) or not any(isinstance(v, torch.Tensor) for v in payload.values()):
-        raise CheckpointError(f"{file} holds no state dict of tensors; expected a file saved with "
+        raise CheckpointError(f"{file} contains no state dict of tensors; expected a file saved with "
                               "torch.save(model.state_dict()) or a Lightning checkpoint.")
     return {_strip_prefix(key): value for key, value in payload.items() if isinstance(value, torch.Tensor)}
 

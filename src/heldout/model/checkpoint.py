@@ -16,7 +16,7 @@ def load_tensors_safely(file: Path, *, missing: str, unsafe: str) -> Any:
 
     Raises:
         CheckpointError: ``missing`` when the file does not exist; ``unsafe`` followed by the reason when
-            it holds pickled objects or cannot be read.
+            it contains pickled objects or cannot be read.
     """
     if not file.is_file():
         raise CheckpointError(missing)
