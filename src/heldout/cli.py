@@ -13,7 +13,13 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from heldout.callbacks import EpochSeed, InterruptCheckpoint, PredictionWriter, RunSummary
+from heldout.callbacks import (
+    EpochSeed,
+    InterruptCheckpoint,
+    PredictionWriter,
+    RunSummary,
+    UnreadableFileRecorder,
+)
 from heldout.callbacks.run_summary import read_metrics
 from heldout.checkpoint_io import with_atomic_checkpoint_io
 from heldout.data.datamodule import ImageFolderDataModule
@@ -102,8 +108,8 @@ class HeldoutCLI(LightningCLI):
         # checkpoint, so a callback without a monitor writes last.ckpt after every epoch.
         last = ModelCheckpoint(dirpath=root / CHECKPOINT_FOLDER, filename="last", monitor=None, save_top_k=1,
                                enable_version_counter=False)
-        callbacks = [*callbacks, last, RunSummary(), PredictionWriter(), EpochSeed(),
-                     InterruptCheckpoint(root / CHECKPOINT_FOLDER)]
+        callbacks = [*callbacks, last, UnreadableFileRecorder(), RunSummary(), PredictionWriter(),
+                     EpochSeed(), InterruptCheckpoint(root / CHECKPOINT_FOLDER)]
         config["plugins"] = with_atomic_checkpoint_io(config.get("plugins"))
         return super()._instantiate_trainer(config, callbacks)
 

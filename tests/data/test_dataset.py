@@ -14,11 +14,13 @@ from heldout.data.transforms import build_eval_transform
 from heldout.errors import HeldoutError
 
 
-def _dataset(root: Path, on_bad_file: str, cache: DecodedImageCache | None = None) -> ImageFileDataset:
+def _dataset(root: Path, on_bad_file: str, cache: DecodedImageCache | None = None,
+             substitute: bool = False) -> ImageFileDataset:
     paths = sorted(root.glob("*/*.png"))
     targets = [0 if path.parent.name == "cat" else 1 for path in paths]
     return ImageFileDataset(paths, targets, build_eval_transform((0.5,) * 3, (0.5,) * 3), image_size=16,
-                            on_bad_file=on_bad_file, cache=cache)  # type: ignore[arg-type]
+                            on_bad_file=on_bad_file, cache=cache,  # type: ignore[arg-type]
+                            substitute_unreadable=substitute)
 
 
 def _break_two_files(root: Path) -> None:
@@ -39,6 +41,26 @@ def test_dataset_skip_drops_broken_files_in_workers(tmp_path: Path,
     loaded_paths = [dataset.paths[i].relative_to(root).as_posix() for i in indices.tolist()]
     assert loaded_paths == ["cat/1.png", "cat/2.png", "dog/0.png", "dog/2.png"]
     assert targets.tolist() == [0, 0, 1, 1]
+    # The worker process marked both files in the flags the main process reads.
+    assert [dataset.paths[i].relative_to(root).as_posix() for i in dataset.unreadable.nonzero().flatten()] == [
+        "cat/0.png", "dog/1.png"]
+
+
+def test_dataset_substitute_keeps_batch_size(
+        tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 3, "dog": 3})
+    dataset = _dataset(root, "skip", substitute=True)
+    _break_two_files(root)
+    loader = DataLoader(dataset, batch_size=6, num_workers=1, collate_fn=collate_skipping_none)
+
+    images, targets, indices = next(iter(loader))
+
+    assert images.shape == (6, 3, 16, 16)
+    loaded_paths = [dataset.paths[i].relative_to(root).as_posix() for i in indices.tolist()]
+    # cat/0.png is replaced by the next readable file, dog/1.png by dog/2.png.
+    assert loaded_paths == ["cat/1.png", "cat/1.png", "cat/2.png", "dog/0.png", "dog/2.png", "dog/2.png"]
+    assert targets.tolist() == [0, 0, 0, 1, 1, 1]
+    assert dataset.unreadable.nonzero().flatten().tolist() == [0, 4]
 
 
 def test_dataset_skip_all_broken_batch_is_none(tmp_path: Path,

@@ -77,3 +77,25 @@ def test_cache_within_budget_logs_nothing(tmp_path: Path, caplog: pytest.LogCapt
 
     assert not [record for record in caplog.records if "cache_memory_gb" in record.getMessage()]
     assert datamodule.datasets["train"].cache is not None
+
+
+def test_rebuilt_split_keeps_cache_budget(tmp_path: Path) -> None:
+    _write_images(tmp_path / "images")
+    # Room for the 12 training and 6 validation images, not for the test split too.
+    budget = DecodedImageCache.nbytes(18, IMAGE_SIZE) / 2**30
+    datamodule = ImageFolderDataModule(str(tmp_path / "images"), image_size=IMAGE_SIZE, batch_size=4,
+                                       num_workers=0, val_fraction=0.25, test_fraction=0.25,
+                                       cache_memory_gb=budget, manifest_dir=str(tmp_path / "run"))
+    datamodule.setup("fit")
+    assert datamodule.datasets["val"].cache is not None
+    dropped = datamodule.manifest.rows_for("val")[0]
+    datamodule.manifest.rows.remove(dropped)
+
+    datamodule.setup("validate")
+
+    rebuilt = datamodule.datasets["val"]
+    assert len(rebuilt) == 5
+    assert rebuilt.cache is not None
+    assert f"{dropped.source}:{dropped.path}" not in datamodule.split_paths("val")
+    assert [str(path) for path in rebuilt.paths] == [
+        str(datamodule.manifest.absolute_path(row)) for row in datamodule.manifest.rows_for("val")]

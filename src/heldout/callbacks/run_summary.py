@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -124,7 +125,9 @@ class RunSummary(Callback):
     @staticmethod
     def _num_samples(trainer: L.Trainer) -> dict[str, int]:
         datasets = getattr(trainer.datamodule, "datasets", {}) if trainer.datamodule is not None else {}
-        return {split: len(dataset) for split, dataset in datasets.items()}
+        # Files found unreadable during the run were left out, so they are not counted.
+        return {split: len(dataset) - int(getattr(dataset, "unreadable", torch.zeros(0)).sum())
+                for split, dataset in datasets.items()}
 
     @rank_zero_only
     def _update_metrics_file(self, trainer: L.Trainer, figures: dict[str, Any]) -> None:

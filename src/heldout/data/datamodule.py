@@ -14,7 +14,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from heldout.data.dataset import DecodedImageCache, ImageFileDataset, collate_skipping_none
-from heldout.data.manifest import MANIFEST_META_FILE, Manifest, read_manifest
+from heldout.data.manifest import MANIFEST_META_FILE, Manifest, ManifestRow, read_manifest, write_skipped
+from heldout.data.preflight import find_bad_images
 from heldout.data.prepare import (
     DATA_DIR,
     TEST_DIR,
@@ -105,6 +106,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.eval_transform = build_eval_transform(self.mean, self.std)
         self.manifest: Manifest | None = None
         self.datasets: dict[str, ImageFileDataset] = {}
+        self._dataset_rows: dict[str, list[ManifestRow]] = {}  # the manifest rows each dataset was built from
+        self._cache_bytes: dict[str, int] = {}  # bytes of decoded-image cache held by each split
         self._class_names: list[str] | None = None
 
     def _validate_arguments(self) -> None:
@@ -193,7 +196,9 @@ class ImageFolderDataModule(L.LightningDataModule):
         assert self.manifest is not None
         self._class_names = list(self.manifest.classes)
         for split in self._splits_for(stage):
-            if split not in self.datasets:
+            # Validate or test after fit reads the manifest again without the files found unreadable since.
+            # The dataset is then built anew, so that its indices and the split's paths agree.
+            if self._dataset_rows.get(split) != self.manifest.rows_for(split):
                 self.datasets[split] = self._build_dataset(split)
 
     @staticmethod
@@ -206,6 +211,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         assert manifest is not None
         index = {name: position for position, name in enumerate(manifest.classes)}
         rows = manifest.rows_for(split)
+        self._dataset_rows[split] = rows
         if not rows:
             raise ConfigError(f"The {split} split is empty. Give images for it (data.{split}_dir or "
                               f"data.{split}_fraction) before running the {split} stage.")
@@ -213,27 +219,59 @@ class ImageFolderDataModule(L.LightningDataModule):
         targets = [index[row.label] for row in rows]
         transform = self.train_transform if split == TRAIN else self.eval_transform
         return ImageFileDataset(paths, targets, transform, self.image_size, on_bad_file=self.on_bad_file,
-                                cache=self._make_cache(split, len(paths)), seed=self.seed)
+                                cache=self._make_cache(split, len(paths)), seed=self.seed,
+                                substitute_unreadable=split == TRAIN)
 
     def _make_cache(self, split: str, num_images: int) -> DecodedImageCache | None:
         needed = DecodedImageCache.nbytes(num_images, self.image_size)
-        budget = int(self.cache_memory_gb * 2**30)
+        # The splits share the budget: what the other splits' caches hold is taken off it.
+        self._cache_bytes.pop(split, None)
+        budget = int(self.cache_memory_gb * 2**30) - sum(self._cache_bytes.values())
         if needed > budget:
-            if budget > 0:
-                log.info("The %s split needs %.2f GiB for decoded images, above data.cache_memory_gb=%g; it "
-                         "is read from disk every epoch.", split, needed / 2**30, self.cache_memory_gb)
+            if self.cache_memory_gb > 0:
+                log.info("The %s split needs %.2f GiB for decoded images, above what is left of "
+                         "data.cache_memory_gb=%g; it is read from disk every epoch.", split, needed / 2**30,
+                         self.cache_memory_gb)
             return None
-        self.cache_memory_gb -= needed / 2**30  # later splits share what is left of the budget
+        self._cache_bytes[split] = needed
         return DecodedImageCache(num_images, self.image_size)
+
+    def record_unreadable(self, split: str, indices: Sequence[int]) -> int:
+        """Add the files at ``indices`` of ``split`` that became unreadable while loading to ``skipped.csv``.
+
+        Files already listed are left alone. Returns the number of files added.
+        """
+        assert self.manifest is not None
+        rows = self._dataset_rows[split]
+        listed = {(source, path) for source, path, _ in self.manifest.skipped}
+        found = [rows[index] for index in indices if (rows[index].source, rows[index].path) not in listed]
+        if not found:
+            return 0
+        # Decoded again for the reason, which the worker process that met the file could not pass on.
+        reasons = find_bad_images([self.manifest.absolute_path(row) for row in found])
+        entries = [(row.source, row.path, f"unreadable while loading the {split} split: " + reasons.get(
+            self.manifest.absolute_path(row), "failed once, readable again later")) for row in found]
+        self.manifest.skipped = [*self.manifest.skipped, *entries]
+        folder = self.run_folder()
+        where = "the log"
+        if folder is not None:
+            where = str(write_skipped(self.manifest, folder))
+        log.warning("%d file(s) of the %s split were unreadable while loading and were left out; listed in %s.",
+                    len(entries), split, where)
+        return len(entries)
 
     def has_split(self, split: str) -> bool:
         """Return whether ``split`` contains any image (for example, no test split without a test fraction)."""
         return self.manifest is not None and bool(self.manifest.rows_for(split))
 
     def split_paths(self, split: str) -> list[str]:
-        """Return each sample's path in ``split`` as the manifest records it (``source:relative/path``)."""
+        """Return each sample's path in ``split`` as the manifest records it (``source:relative/path``).
+
+        The order is that of the split's dataset, so a dataset index gives its file.
+        """
         assert self.manifest is not None
-        return [f"{row.source}:{row.path}" for row in self.manifest.rows_for(split)]
+        rows = self._dataset_rows.get(split, self.manifest.rows_for(split))
+        return [f"{row.source}:{row.path}" for row in rows]
 
     # DataLoaders ---------------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ from heldout.data.transforms import resize_image
 log = logging.getLogger(__name__)
 
 BadFilePolicy = Literal["skip", "fail"]
+# How many following files a training item tries in place of an unreadable one before it is dropped.
+MAX_SUBSTITUTE_TRIES = 16
 
 
 class DecodedImageCache:
@@ -53,13 +55,18 @@ class ImageFileDataset(Dataset):
     """Images read from files, resized to a square, passed through an Albumentations pipeline.
 
     Each item is ``(image, target, index)``, where ``index`` is the position in ``paths`` so predictions can
-    be traced back to files. Under the ``skip`` policy an unreadable file gives ``None``, which
-    :func:`collate_skipping_none` drops from the batch; under ``fail`` it raises.
+    be traced back to files. Under the ``fail`` policy an unreadable file raises. Under ``skip`` it is marked
+    in :attr:`unreadable`, a flag per file in shared memory that every worker process writes to, and then:
+
+    - with ``substitute_unreadable`` (the training split), the item is the next readable file after it, with
+      that file's own target, so every batch keeps its size and distributed processes stay in step;
+    - otherwise the item is ``None``, which :func:`collate_skipping_none` drops from the batch, so no
+      evaluation image is counted in place of another.
     """
 
     def __init__(self, paths: Sequence[Path], targets: Sequence[int], transform: A.Compose, image_size: int,
                  *, on_bad_file: BadFilePolicy = "skip", cache: DecodedImageCache | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, substitute_unreadable: bool = False) -> None:
         if len(paths) != len(targets):
             raise ValueError(f"Expected as many targets as paths, but got {len(targets)} and {len(paths)}.")
         self.paths = [Path(p) for p in paths]
@@ -69,6 +76,8 @@ class ImageFileDataset(Dataset):
         self.on_bad_file = on_bad_file
         self.cache = cache
         self.seed = seed
+        self.substitute_unreadable = substitute_unreadable
+        self.unreadable = torch.zeros(len(self.paths), dtype=torch.bool).share_memory_()
         # The training epoch, in shared memory so that persistent DataLoader workers see each change.
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._seeded_for: tuple[int, int] | None = None  # (process id, epoch) of the last reseed
@@ -110,14 +119,29 @@ class ImageFileDataset(Dataset):
             self.cache.put(index, image)
         return image
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int] | None:
-        self._seed_transform_once()
+    def _load_or_mark(self, index: int) -> np.ndarray | None:
+        """Return the image at ``index``, or mark the file unreadable and return None (``skip`` policy)."""
         try:
-            image = self.load_image(index)
+            return self.load_image(index)
         except ImageDecodeError as error:
             if self.on_bad_file == "fail":
                 raise
+            self.unreadable[index] = True
             log.warning("Skipped unreadable image during loading (on_bad_file=skip): %s", error)
+            return None
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int] | None:
+        self._seed_transform_once()
+        image = self._load_or_mark(index)
+        if image is None and self.substitute_unreadable:
+            start = index
+            for offset in range(1, min(len(self), MAX_SUBSTITUTE_TRIES + 1)):
+                index = (start + offset) % len(self)
+                if not bool(self.unreadable[index]):
+                    image = self._load_or_mark(index)
+                    if image is not None:
+                        break
+        if image is None:
             return None
         tensor = self.transform(image=image)["image"]
         return tensor, self.targets[index], index
