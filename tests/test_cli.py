@@ -47,10 +47,76 @@ def test_fit_test_metrics_match_predictions(fitted_run: tuple[Path, Path]) -> No
 def test_test_subcommand_in_new_process(fitted_run: tuple[Path, Path]) -> None:
     config, run_dir = fitted_run
     (run_dir / "predictions" / "test.csv").unlink()
+    fit_log = (run_dir / "logs" / "metrics.csv").read_bytes()
     result = run_subprocess("test", "-c", str(config), "--ckpt_path", "best")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (run_dir / "predictions" / "test.csv").is_file()
     assert "val - test accuracy gap" in result.stdout
+    # The fit's own log is kept; the test command logs to a folder of its own.
+    assert (run_dir / "logs" / "metrics.csv").read_bytes() == fit_log
+    assert "test/acc" in (run_dir / "logs" / "test" / "metrics.csv").read_text()
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _probabilities(row: dict[str, str]) -> list[float]:
+    return [float(value) for key, value in row.items() if key.startswith("prob_")]
+
+
+def test_predict_without_dir_uses_test_split(fitted_run: tuple[Path, Path]) -> None:
+    config, run_dir = fitted_run
+    assert run_in_process("predict", "-c", str(config)) == 0
+
+    predicted = _read_rows(run_dir / "predictions" / "predict.csv")
+    tested = _read_rows(run_dir / "predictions" / "test.csv")
+    assert [row["path"] for row in predicted] == [row["path"] for row in tested]
+    assert [row["target"] for row in predicted] == [row["target"] for row in tested]
+    assert [row["prediction"] for row in predicted] == [row["prediction"] for row in tested]
+
+
+def test_predict_dir_lists_every_file(fitted_run: tuple[Path, Path], tmp_path: Path) -> None:
+    config, run_dir = fitted_run
+    tested = {row["path"].split(":", 1)[1]: row for row in _read_rows(run_dir / "predictions" / "test.csv")}
+    images = Path(json.loads((run_dir / "manifest.json").read_text())["roots"]["data_dir"])
+    folder = tmp_path / "new"
+    # The test images again, without classes, two levels deep, plus a broken file and a text file.
+    for number, relative in enumerate(sorted(tested)):
+        target = folder / ("deeper" if number % 2 else "") / f"photo_{number}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((images / relative).read_bytes())
+    (folder / "deeper" / "broken.jpg").write_text("not an image\n")
+    (folder / "notes.txt").write_text("not an image either\n")
+
+    assert run_in_process("predict", "-c", str(config), "--data.predict_dir", str(folder)) == 0
+
+    rows = {row["path"]: row for row in _read_rows(run_dir / "predictions" / "predict.csv")}
+    assert len(rows) == len(tested) + 1
+    broken = rows.pop("predict_dir:deeper/broken.jpg")
+    assert broken["error"] == "not a recognised image format"
+    assert broken["prediction"] == ""
+    classes = json.loads((run_dir / "metrics.json").read_text())["classes"]
+    for number, relative in enumerate(sorted(tested)):
+        row = rows[f"predict_dir:{'deeper/' if number % 2 else ''}photo_{number}.png"]
+        assert row["target"] == ""
+        assert row["error"] == ""
+        assert row["prediction"] == tested[relative]["prediction"]
+        assert row["predicted_class"] == classes[int(row["prediction"])]
+        assert _probabilities(row) == pytest.approx(_probabilities(tested[relative]), abs=1e-5)
+
+
+def test_predict_dir_missing_exits_with_one_line(fitted_run: tuple[Path, Path], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    config, _ = fitted_run
+    missing = tmp_path / "nowhere"
+
+    assert run_in_process("predict", "-c", str(config), "--data.predict_dir", str(missing)) == 2
+
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == (f"heldout: error: data.predict_dir {missing} was not found; expected a folder of images "
+                     "(subfolders are included).")
 
 
 def test_fit_refuses_used_run_folder(fitted_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:

@@ -99,7 +99,7 @@ class HeldoutCLI(LightningCLI):
         root = Path(config["default_root_dir"])
         config["default_root_dir"] = str(root)
         if config.get("logger") in (None, True):
-            config["logger"] = [CSVLogger(save_dir=root, name="logs", version=""),
+            config["logger"] = [CSVLogger(save_dir=root, name="logs", version=self._csv_log_version(root)),
                                 TensorBoardLogger(save_dir=root, name="logs", version="tensorboard")]
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
@@ -112,6 +112,21 @@ class HeldoutCLI(LightningCLI):
                      EpochSeed(), InterruptCheckpoint(root / CHECKPOINT_FOLDER)]
         config["plugins"] = with_atomic_checkpoint_io(config.get("plugins"))
         return super()._instantiate_trainer(config, callbacks)
+
+    def _csv_log_version(self, root: Path) -> str:
+        """Return the CSV log folder under ``logs/``: the first fit writes ``logs/metrics.csv`` directly.
+
+        Lightning's CSV logger deletes the ``metrics.csv`` it finds in its folder, so a later command on the
+        same run folder (test, predict, a resumed fit) writes to its own folder, such as ``logs/test-2``.
+        """
+        logs = root / "logs"
+        if self.subcommand == "fit" and not (logs / "metrics.csv").exists():
+            return ""
+        name, number = str(self.subcommand), 1
+        while (logs / name).exists():
+            number += 1
+            name = f"{self.subcommand}-{number}"
+        return name
 
     # Subcommand hooks --------------------------------------------------------------------------------
 

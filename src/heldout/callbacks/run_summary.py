@@ -14,6 +14,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
+from heldout.atomic_files import write_json_atomic
+
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 HISTORY_COLUMNS = ("epoch", "train/loss", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1")
@@ -25,12 +27,6 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(temporary, path)
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:

@@ -25,11 +25,15 @@ from heldout.data.prepare import (
     scan_sources,
 )
 from heldout.data.sampler import EpochShuffleSampler
+from heldout.data.scan import list_images
 from heldout.data.split import TEST, TRAIN, VAL, validate_fractions
 from heldout.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_eval_transform, build_train_transform
 from heldout.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+# The dataset of data.predict_dir, and the source name its paths carry in prediction files.
+PREDICT, PREDICT_DIR = "predict", "predict_dir"
 
 
 class ImageFolderDataModule(L.LightningDataModule):
@@ -71,6 +75,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         group_column: the group column of ``group_csv``.
         leakage_check: after drawing the split, look for duplicate images across splits and ``warn``,
             ``fail`` before training, or ``off``. Findings go to ``audit/`` in the run folder.
+        predict_dir: folder of images to predict, at any depth and without classes. ``heldout predict``
+            uses it, or the test split when it is not given.
 
     Example::
 
@@ -88,12 +94,14 @@ class ImageFolderDataModule(L.LightningDataModule):
                  manifest_dir: str | None = None, pin_memory: bool | None = None,
                  near_duplicate_threshold: int | None = 4, group_regex: str | None = None,
                  group_csv: str | None = None, group_column: str = "group",
-                 leakage_check: Literal["warn", "fail", "off"] = "warn") -> None:
+                 leakage_check: Literal["warn", "fail", "off"] = "warn",
+                 predict_dir: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.prepare_data_per_node = False  # One process draws and writes the split, the others read it.
         self._validate_arguments()
         self.data_dir, self.val_dir, self.test_dir = data_dir, val_dir, test_dir
+        self.predict_dir = predict_dir
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         self.mean, self.std = tuple(mean), tuple(std)
@@ -108,6 +116,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.datasets: dict[str, ImageFileDataset] = {}
         self._dataset_rows: dict[str, list[ManifestRow]] = {}  # the manifest rows each dataset was built from
         self._cache_bytes: dict[str, int] = {}  # bytes of decoded-image cache held by each split
+        self._predict_paths: list[str] = []
         self._class_names: list[str] | None = None
 
     def _validate_arguments(self) -> None:
@@ -196,15 +205,27 @@ class ImageFolderDataModule(L.LightningDataModule):
         assert self.manifest is not None
         self._class_names = list(self.manifest.classes)
         for split in self._splits_for(stage):
+            if split == PREDICT:
+                if split not in self.datasets:
+                    self.datasets[split] = self._build_predict_dataset()
             # Validate or test after fit reads the manifest again without the files found unreadable since.
             # The dataset is then built anew, so that its indices and the split's paths agree.
-            if self._dataset_rows.get(split) != self.manifest.rows_for(split):
+            elif self._dataset_rows.get(split) != self.manifest.rows_for(split):
                 self.datasets[split] = self._build_dataset(split)
 
-    @staticmethod
-    def _splits_for(stage: str | None) -> tuple[str, ...]:
-        return {"fit": (TRAIN, VAL), "validate": (VAL,), "test": (TEST,), "predict": (TEST,)}.get(
+    def _splits_for(self, stage: str | None) -> tuple[str, ...]:
+        predict = PREDICT if self.predict_dir is not None else TEST
+        return {"fit": (TRAIN, VAL), "validate": (VAL,), "test": (TEST,), "predict": (predict,)}.get(
             stage or "", (TRAIN, VAL, TEST))
+
+    def _build_predict_dataset(self) -> ImageFileDataset:
+        """Return the images of ``predict_dir``, with target -1 because they have no class."""
+        assert self.predict_dir is not None
+        root, images = list_images(self.predict_dir, "data.predict_dir")
+        self._predict_paths = [f"{PREDICT_DIR}:{path}" for path in images]
+        log.info("Predicting %d image(s) from %s", len(images), root)
+        return ImageFileDataset([root / path for path in images], [-1] * len(images), self.eval_transform,
+                                self.image_size, on_bad_file=self.on_bad_file, seed=self.seed)
 
     def _build_dataset(self, split: str) -> ImageFileDataset:
         manifest = self.manifest
@@ -242,6 +263,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         Files already listed are left alone. Returns the number of files added.
         """
         assert self.manifest is not None
+        if split not in self._dataset_rows:
+            return 0  # images to predict are not in the manifest; the prediction file lists them instead
         rows = self._dataset_rows[split]
         listed = {(source, path) for source, path, _ in self.manifest.skipped}
         found = [rows[index] for index in indices if (rows[index].source, rows[index].path) not in listed]
@@ -269,6 +292,8 @@ class ImageFolderDataModule(L.LightningDataModule):
 
         The order is that of the split's dataset, so a dataset index gives its file.
         """
+        if split == PREDICT:
+            return list(self._predict_paths)
         assert self.manifest is not None
         rows = self._dataset_rows.get(split, self.manifest.rows_for(split))
         return [f"{row.source}:{row.path}" for row in rows]
@@ -313,8 +338,12 @@ class ImageFolderDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader(TEST)
 
+    def predict_split(self) -> str:
+        """Return the dataset that ``predict`` runs on: ``predict`` for ``predict_dir``, else ``test``."""
+        return self._splits_for("predict")[0]
+
     def predict_dataloader(self) -> DataLoader:
-        return self._eval_loader(TEST)
+        return self._eval_loader(self.predict_split())
 
     def state_dict(self) -> dict[str, Any]:
         return {"class_names": self.class_names}

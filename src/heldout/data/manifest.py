@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from heldout.atomic_files import write_csv_atomic
 from heldout.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def write_manifest(manifest: Manifest, folder: str | os.PathLike[str]) -> Path:
     folder_path.mkdir(parents=True, exist_ok=True)
     csv_path = folder_path / MANIFEST_FILE
 
-    _atomic_write_csv(csv_path, _COLUMNS,
+    write_csv_atomic(csv_path, _COLUMNS,
                       ([row.path, row.label, row.split, row.group, row.source, row.size, row.mtime_ns]
                        for row in manifest.rows))
     write_skipped(manifest, folder_path)
@@ -82,17 +83,8 @@ def write_manifest(manifest: Manifest, folder: str | os.PathLike[str]) -> Path:
 def write_skipped(manifest: Manifest, folder: str | os.PathLike[str]) -> Path:
     """Write ``skipped.csv``, the files left out as unreadable with the reason, into ``folder``."""
     path = Path(folder) / SKIPPED_FILE
-    _atomic_write_csv(path, ("source", "path", "reason"), manifest.skipped)
+    write_csv_atomic(path, ("source", "path", "reason"), manifest.skipped)
     return path
-
-
-def _atomic_write_csv(path: Path, header: tuple[str, ...], rows) -> None:  # noqa: ANN001
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(temporary, path)
 
 
 def read_manifest(folder: str | os.PathLike[str]) -> Manifest:

@@ -56,11 +56,11 @@ def is_image_file(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _walk_class_folder(root: Path, class_dir: Path) -> tuple[list[str], list[str]]:
-    """Return image paths and ignored non-image paths below one class folder, relative to ``root``.
+def _walk_images(root: Path, class_dir: Path) -> tuple[list[str], list[str]]:
+    """Return image paths and ignored non-image paths below ``class_dir``, relative to ``root``.
 
-    Subfolders of a class folder are included recursively, because many datasets group one class's
-    images by source (camera, session) in subfolders. Hidden files and folders are skipped.
+    Subfolders are included recursively, because many datasets group one class's images by source
+    (camera, session) in subfolders. Hidden files and folders are skipped.
     """
     images: list[str] = []
     ignored: list[str] = []
@@ -106,7 +106,7 @@ def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> 
     empty: list[str] = []
     ignored: list[str] = []
     for class_dir in class_dirs:
-        images, skipped = _walk_class_folder(root_path, class_dir)
+        images, skipped = _walk_images(root_path, class_dir)
         ignored.extend(skipped)
         if not images:
             empty.append(class_dir.name)
@@ -127,3 +127,28 @@ def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> 
 
     samples.sort(key=lambda sample: sample.path)
     return FolderScan(root_path, classes, samples, empty, ignored)
+
+
+def list_images(root: str | os.PathLike[str], key: str) -> tuple[Path, list[str]]:
+    """Return ``root`` resolved and the image files anywhere below it, relative to it and sorted.
+
+    For folders without classes, such as new images to predict. ``key`` is the config key that named the
+    folder, for the error message.
+
+    Raises:
+        DataError: the folder is missing, is a file, or contains no image file.
+    """
+    root_path = Path(root).expanduser()
+    if not root_path.is_dir():
+        state = "is a file" if root_path.exists() else "was not found"
+        raise DataError(f"{key} {root_path} {state}; expected a folder of images (subfolders are included).")
+    root_path = root_path.resolve()
+    images, ignored = _walk_images(root_path, root_path)
+    if ignored:
+        log.warning("Ignored %d non-image file(s) in %s, for example %s (image extensions: %s)",
+                    len(ignored), root_path, ignored[0], ", ".join(sorted(IMAGE_EXTENSIONS)))
+    if not images:
+        extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise DataError(f"{key} {root_path} contains no image files (extensions: {extensions}); add images or "
+                        f"point {key} at another folder.")
+    return root_path, sorted(images)

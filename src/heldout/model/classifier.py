@@ -139,9 +139,10 @@ class MobileNetClassifier(L.LightningModule):
                      dataloader_idx: int = 0) -> dict[str, torch.Tensor] | None:
         if batch is None:  # every file of the batch was skipped as unreadable
             return None
-        images, _, indices = batch
+        images, targets, indices = batch
         probs = self(images).float().softmax(dim=1)
-        return {"probs": probs, "predictions": probs.argmax(dim=1), "indices": indices}
+        # Targets are -1 for images without a class (data.predict_dir).
+        return {"probs": probs, "predictions": probs.argmax(dim=1), "targets": targets, "indices": indices}
 
     def _update_metrics(self, stage: str, logits: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
         # Metric objects sum their state over processes, so the epoch values are exact under DDP.
