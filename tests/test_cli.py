@@ -133,6 +133,17 @@ def test_fit_resumes_from_last(fitted_run: tuple[Path, Path]) -> None:
     assert (run_dir / "config.resumed-1.yaml").is_file()
 
 
+def test_fit_without_config_uses_default_model(image_folder: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    status = run_in_process("fit", "--data.data_dir", str(image_folder), "--trainer.default_root_dir", str(run_dir),
+                            "--data.image_size", "32", "--data.num_workers", "0", "--trainer.max_epochs", "1",
+                            "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+                            "--test_after_fit", "false", "--write_report", "false")
+
+    assert status == 0
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
 def test_print_config_shows_linked_classes(image_folder: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture) -> None:
     config = write_config(tmp_path / "config.yaml", image_folder, tmp_path / "run")

@@ -71,6 +71,8 @@ class HeldoutCLI(LightningCLI):
         parser.add_argument("--write_report", type=bool, default=True,
                             help="After fit and test, write report.md, report.json and plots into the run folder.")
         parser.add_class_arguments(ReportSettings, "report")
+        # Without a config, the model is MobileNetV3 at its defaults rather than a missing argument.
+        parser.set_defaults({"model": {"class_path": "heldout.model.MobileNetClassifier"}})
         parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
 
     # Configuration checks ----------------------------------------------------------------------------
