@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,3 +91,57 @@ def test_scan_extension_case_insensitive(tmp_path: Path, write_class_folders: Ca
     scan = scan_image_folder(root)
 
     assert [s.path for s in scan.samples] == ["cat/0.PNG", "dog/0.png"]
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+
+
+def test_scan_symlink_loop_not_followed(tmp_path: Path, write_class_folders: Callable[..., Path],
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2, "dog": 2})
+    (root / "cat" / "sub").mkdir()
+    (root / "cat" / "sub" / "up").symlink_to("..", target_is_directory=True)
+    # A link to a folder outside the data folder is followed as usual.
+    write_class_folders(tmp_path / "elsewhere", {"more": 1})
+    (root / "dog" / "extra").symlink_to(tmp_path / "elsewhere" / "more", target_is_directory=True)
+
+    with caplog.at_level(logging.WARNING, logger="heldout.data.scan"):
+        scan = scan_image_folder(root)
+
+    assert [s.path for s in scan.samples] == ["cat/0.png", "cat/1.png", "dog/0.png", "dog/1.png", "dog/extra/0.png"]
+    assert any("cat/sub/up (a link to a folder already scanned" in message for message in _warnings(caplog))
+
+
+def test_scan_passes_over_non_utf8_name(tmp_path: Path, write_class_folders: Callable[..., Path],
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2, "dog": 2})
+    latin1 = os.fsencode(root / "cat") + b"/caf\xe9.png"
+    with open(latin1, "wb") as handle:
+        handle.write((root / "cat" / "0.png").read_bytes())
+    os.mkdir(os.fsencode(root) + b"/\xe9t\xe9")
+    with open(os.fsencode(root) + b"/\xe9t\xe9/0.png", "wb") as handle:
+        handle.write((root / "cat" / "0.png").read_bytes())
+
+    with caplog.at_level(logging.WARNING, logger="heldout.data.scan"):
+        scan = scan_image_folder(root)
+
+    assert [s.path for s in scan.samples] == ["cat/0.png", "cat/1.png", "dog/0.png", "dog/1.png"]
+    assert scan.classes == ["cat", "dog"]
+    warnings = " ".join(_warnings(caplog))
+    assert "b'cat/caf\\xe9.png' (a name that is not valid UTF-8" in warnings
+    assert "b'\\xe9t\\xe9' (a class folder name that is not valid UTF-8" in warnings
+
+
+def test_scan_warns_images_beside_classes(tmp_path: Path, write_class_folders: Callable[..., Path],
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2, "dog": 2})
+    (root / "stray.png").write_bytes((root / "cat" / "0.png").read_bytes())
+
+    with caplog.at_level(logging.WARNING, logger="heldout.data.scan"):
+        scan = scan_image_folder(root)
+
+    assert len(scan.samples) == 4
+    [warning] = _warnings(caplog)
+    assert "Left out 1 image file(s) directly in" in warning
+    assert "for example stray.png" in warning

@@ -56,22 +56,52 @@ def is_image_file(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _walk_images(root: Path, class_dir: Path) -> tuple[list[str], list[str]]:
-    """Return image paths and ignored non-image paths below ``class_dir``, relative to ``root``.
+def _walk_images(root: Path, class_dir: Path) -> tuple[list[str], list[str], list[str]]:
+    """Return image paths, ignored non-image paths and passed-over entries below ``class_dir``.
 
-    Subfolders are included recursively, because many datasets group one class's images by source
-    (camera, session) in subfolders. Hidden files and folders are skipped.
+    Paths are relative to ``root``. Subfolders are included recursively, because many datasets group one
+    class's images by source (camera, session) in subfolders. Hidden files and folders are skipped.
+    Symbolic links are followed, except those that lead to a folder already walked: a link back to a
+    parent folder would repeat its images without end. Names that are not valid UTF-8 are passed over too, because the
+    manifest and prediction files could not record them.
     """
     images: list[str] = []
     ignored: list[str] = []
+    passed_over: list[str] = []
+    walked: set[str] = set()
     for current, folders, files in os.walk(class_dir, followlinks=True):
+        real = os.path.realpath(current)
+        if real in walked:
+            folders[:] = []
+            passed_over.append(f"{Path(current).relative_to(root).as_posix()} (a link to a folder already "
+                               "scanned, such as a loop)")
+            continue
+        walked.add(real)
         folders[:] = sorted(name for name in folders if not is_hidden(name))
         for name in sorted(files):
             if is_hidden(name):
                 continue
             relative = Path(current, name).relative_to(root).as_posix()
+            if not _is_utf8(relative):
+                passed_over.append(f"{os.fsencode(relative)!r} (a name that is not "
+                                   "valid UTF-8; rename the file)")
+                continue
             (images if is_image_file(name) else ignored).append(relative)
-    return images, ignored
+    return images, ignored, passed_over
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _warn_passed_over(root: Path, passed_over: list[str]) -> None:
+    if passed_over:
+        listed = "; ".join(passed_over[:5]) + (f"; and {len(passed_over) - 5} more" if len(passed_over) > 5 else "")
+        log.warning("Passed over %d entries in %s: %s", len(passed_over), root, listed)
 
 
 def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> FolderScan:
@@ -94,26 +124,36 @@ def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> 
                         "<folder>/<class>/<image>.")
     root_path = root_path.resolve()
 
-    class_dirs = sorted(p for p in root_path.iterdir() if p.is_dir() and not is_hidden(p.name))
+    folders = sorted(p for p in root_path.iterdir() if p.is_dir() and not is_hidden(p.name))
+    class_dirs = [folder for folder in folders if _is_utf8(folder.name)]
+    passed_over = [f"{os.fsencode(folder.name)!r} (a class folder name that is not valid UTF-8; rename it)"
+                   for folder in folders if not _is_utf8(folder.name)]
     if not class_dirs:
         loose = [p.name for p in root_path.iterdir() if p.is_file() and is_image_file(p.name)]
         hint = f" It holds {len(loose)} image files directly; move them into one subfolder per class." if loose else ""
         raise DataError(f"Data folder {root_path} has no class subfolders, expected "
                         f"<folder>/<class>/<image>.{hint}")
 
+    loose = sorted(p.name for p in root_path.iterdir() if p.is_file() and is_image_file(p.name))
+    if loose:
+        log.warning("Left out %d image file(s) directly in %s, outside any class folder, for example %s; move "
+                    "them into the subfolder of their class to use them.", len(loose), root_path, loose[0])
+
     samples: list[Sample] = []
     classes: list[str] = []
     empty: list[str] = []
     ignored: list[str] = []
     for class_dir in class_dirs:
-        images, skipped = _walk_images(root_path, class_dir)
+        images, skipped, passed = _walk_images(root_path, class_dir)
         ignored.extend(skipped)
+        passed_over.extend(passed)
         if not images:
             empty.append(class_dir.name)
             continue
         classes.append(class_dir.name)
         samples.extend(Sample(path, class_dir.name) for path in images)
 
+    _warn_passed_over(root_path, passed_over)
     if empty:
         log.warning("Left out %d class folder(s) without image files: %s", len(empty), ", ".join(empty))
     if ignored:
@@ -143,7 +183,8 @@ def list_images(root: str | os.PathLike[str], key: str) -> tuple[Path, list[str]
         state = "is a file" if root_path.exists() else "was not found"
         raise DataError(f"{key} {root_path} {state}; expected a folder of images (subfolders are included).")
     root_path = root_path.resolve()
-    images, ignored = _walk_images(root_path, root_path)
+    images, ignored, passed_over = _walk_images(root_path, root_path)
+    _warn_passed_over(root_path, passed_over)
     if ignored:
         log.warning("Ignored %d non-image file(s) in %s, for example %s (image extensions: %s)",
                     len(ignored), root_path, ignored[0], ", ".join(sorted(IMAGE_EXTENSIONS)))
