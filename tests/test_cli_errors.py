@@ -108,6 +108,10 @@ def _write_other_variant_weights(folder: Path) -> Path:
     # Albumentations 2.x warns about and then ignores this 1.x argument name.
     (["--data.augment", "[{name: GaussNoise, var_limit: [10, 50]}]"],
      "data.augment[0]: GaussNoise does not accept the argument(s) var_limit"),
+    (["--data.augment", "[{name: RandomCrop, height: 64, width: 64}]"],
+     "data.augment[0]: RandomCrop failed on a 32x32 image (data.image_size): "),
+    (["--data.augment", "[{name: CenterCrop, height: 16, width: 16}]"],
+     "data.augment[0]: CenterCrop turns a 32x32 image into 16x16, but augmentation must keep data.image_size."),
     (["--model.init_args.weights", "missing.pt"], "Weights file not found: missing.pt."),
     (["--model.init_args.weights", "{other_variant}"], "do not fit mobilenet_v3_small"),
 ])

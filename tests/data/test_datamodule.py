@@ -7,6 +7,7 @@ import torch
 
 from heldout.data.datamodule import ImageFolderDataModule
 from heldout.data.manifest import read_manifest
+from heldout.errors import ConfigError
 
 
 def _datamodule(folder: Path, run_dir: Path, **options: object) -> ImageFolderDataModule:
@@ -100,3 +101,39 @@ def test_datamodule_without_cache_over_budget(image_folder: Path, tmp_path: Path
     datamodule = _datamodule(image_folder, tmp_path / "run", cache_memory_gb=0)
     datamodule.setup("fit")
     assert datamodule.datasets["train"].cache is None
+
+
+def test_datamodule_warns_reused_split_settings(image_folder: Path, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    _datamodule(image_folder, tmp_path / "run").prepare_data()
+    again = _datamodule(image_folder, tmp_path / "run", val_fraction=0.3, seed=7)
+
+    with caplog.at_level(logging.WARNING, logger="heldout.data.prepare"):
+        again.prepare_data()
+
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "data.seed is 7 but the split was drawn with 42" in warnings[0]
+    assert "data.val_fraction is 0.3 but the split was drawn with 0.15" in warnings[0]
+    assert "delete manifest.csv and manifest.json" in warnings[0]
+    assert Counter(row.split for row in again.manifest.rows)["val"] == 9
+
+
+def test_datamodule_empty_split_names_manifest(image_folder: Path, tmp_path: Path) -> None:
+    datamodule = _datamodule(image_folder, tmp_path / "run", group_regex=r"(?P<group>img)")
+    with pytest.warns(UserWarning, match="Groups are too large"):
+        datamodule.prepare_data()
+
+    with pytest.raises(ConfigError, match="The val split is empty") as caught:
+        datamodule.setup("fit")
+
+    assert f"The split comes from {tmp_path / 'run' / 'manifest.csv'}, which later runs reuse" in str(caught.value)
+
+
+def test_datamodule_training_needs_two_images_per_batch(image_folder: Path, tmp_path: Path) -> None:
+    datamodule = _datamodule(image_folder, tmp_path / "run", batch_size=1)
+    datamodule.setup("fit")
+
+    with pytest.raises(ConfigError, match="Expected data.batch_size to be at least 2 for training, but got 1"):
+        datamodule.train_dataloader()
+    assert len(next(iter(datamodule.val_dataloader()))[0]) == 1

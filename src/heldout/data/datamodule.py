@@ -14,7 +14,14 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from heldout.data.dataset import DecodedImageCache, ImageFileDataset, collate_skipping_none
-from heldout.data.manifest import MANIFEST_META_FILE, Manifest, ManifestRow, read_manifest, write_skipped
+from heldout.data.manifest import (
+    MANIFEST_FILE,
+    MANIFEST_META_FILE,
+    Manifest,
+    ManifestRow,
+    read_manifest,
+    write_skipped,
+)
 from heldout.data.preflight import find_bad_images
 from heldout.data.prepare import (
     DATA_DIR,
@@ -27,7 +34,13 @@ from heldout.data.prepare import (
 from heldout.data.sampler import EpochShuffleSampler
 from heldout.data.scan import list_images
 from heldout.data.split import TEST, TRAIN, VAL, validate_fractions
-from heldout.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_eval_transform, build_train_transform
+from heldout.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_eval_transform,
+    build_train_transform,
+    check_augmentation,
+)
 from heldout.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -111,6 +124,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.group_samples = self._make_group_function(near_duplicate_threshold, group_regex, group_csv, group_column)
         # Built here so that a bad augmentation config fails before any data is read.
         self.train_transform = build_train_transform(augment, self.mean, self.std, seed=seed)
+        check_augmentation(augment, image_size)
         self.eval_transform = build_eval_transform(self.mean, self.std)
         self.manifest: Manifest | None = None
         self.datasets: dict[str, ImageFileDataset] = {}
@@ -234,8 +248,12 @@ class ImageFolderDataModule(L.LightningDataModule):
         rows = manifest.rows_for(split)
         self._dataset_rows[split] = rows
         if not rows:
+            folder = self.run_folder()
+            reused = "" if folder is None else (
+                f" The split comes from {folder / MANIFEST_FILE}, which later runs reuse as it is: delete "
+                f"{MANIFEST_FILE} and {MANIFEST_META_FILE} there, or use another --trainer.default_root_dir.")
             raise ConfigError(f"The {split} split is empty. Give images for it (data.{split}_dir or "
-                              f"data.{split}_fraction) before running the {split} stage.")
+                              f"data.{split}_fraction) before running the {split} stage.{reused}")
         paths = [manifest.absolute_path(row) for row in rows]
         targets = [index[row.label] for row in rows]
         transform = self.train_transform if split == TRAIN else self.eval_transform
@@ -311,6 +329,10 @@ class ImageFolderDataModule(L.LightningDataModule):
         return self.trainer is not None and self.trainer.world_size > 1
 
     def train_dataloader(self) -> DataLoader:
+        if self.batch_size < 2:
+            raise ConfigError(f"Expected data.batch_size to be at least 2 for training, but got {self.batch_size}: "
+                              "BatchNorm needs two images per batch in training mode. Use --data.batch_size 2 "
+                              "or more (1 is fine for validate, test and predict).")
         dataset = self.datasets[TRAIN]
         # The sampler pads the dataset to a multiple of the world size by repeating samples, so every process
         # gets ceil(len / world_size) of them.

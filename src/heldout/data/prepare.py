@@ -9,6 +9,7 @@ from typing import Literal
 
 from heldout.data.manifest import (
     MANIFEST_FILE,
+    MANIFEST_META_FILE,
     SKIPPED_FILE,
     Manifest,
     ManifestRow,
@@ -114,13 +115,24 @@ def create_manifest(scans: Mapping[str, FolderScan], *, val_fraction: float, tes
                         for s in _good_samples(scans[source], source, skipped) if s.label in index)
 
     roots = {source: str(scan.root) for source, scan in scans.items()}
-    settings = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
-    return Manifest(rows, roots, classes, settings, skipped)
+    return Manifest(rows, roots, classes, _split_settings(seed, val_fraction, test_fraction), skipped)
 
 
-def _reuse_manifest(folder: Path, scans: Mapping[str, FolderScan],
-                    on_bad_file: Literal["skip", "fail"] = "skip") -> Manifest:
+def _split_settings(seed: int, val_fraction: float, test_fraction: float) -> dict[str, object]:
+    """Return the settings a manifest records about how its split was drawn."""
+    return {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
+
+
+def _reuse_manifest(folder: Path, scans: Mapping[str, FolderScan], on_bad_file: Literal["skip", "fail"] = "skip",
+                    settings: Mapping[str, object] | None = None) -> Manifest:
     manifest = read_manifest(folder)
+    changed = [f"data.{key} is {value} but the split was drawn with {manifest.settings[key]}"
+               for key, value in (settings or {}).items()
+               if key in manifest.settings and manifest.settings[key] != value]
+    if changed:
+        log.warning("Reusing the split in %s as it is, although %s. To draw a new split, delete %s and %s, or "
+                    "use another --trainer.default_root_dir.", folder / MANIFEST_FILE, "; ".join(changed),
+                    MANIFEST_FILE, MANIFEST_META_FILE)
     for source, scan in scans.items():
         if manifest.roots.get(source) != str(scan.root):
             raise DataError(f"The split in {folder / MANIFEST_FILE} was drawn with --data.{source} "
@@ -218,7 +230,7 @@ def load_or_create_manifest(roots: Mapping[str, str | Path | None], folder: Path
     scans = scan_sources({source: root for source, root in roots.items() if root is not None})
     if folder is not None and (folder / MANIFEST_FILE).is_file():
         log.info("Reusing the split in %s", folder / MANIFEST_FILE)
-        return _reuse_manifest(folder, scans, on_bad_file)
+        return _reuse_manifest(folder, scans, on_bad_file, _split_settings(seed, val_fraction, test_fraction))
 
     manifest = create_manifest(scans, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                                on_bad_file=on_bad_file, report_folder=folder, group_samples=group_samples)

@@ -82,6 +82,35 @@ def build_augmentation(specs: Sequence[Mapping[str, Any]] | None) -> list[A.Basi
     return [_build_one(spec, position) for position, spec in enumerate(entries)]
 
 
+def check_augmentation(specs: Sequence[Mapping[str, Any]] | None, image_size: int) -> None:
+    """Apply each augmentation transform once, with probability 1, to a random image of the training size.
+
+    A transform that fails on such an image (a crop larger than the image) or changes its size would
+    otherwise stop the run at the first training batch.
+
+    Raises:
+        ConfigError: a transform fails or changes the image size, named by its ``data.augment`` position.
+    """
+    image = np.random.default_rng(0).integers(0, 256, (image_size, image_size, 3), dtype=np.uint8)
+    entries = DEFAULT_AUGMENT if specs is None else specs
+    for position, spec in enumerate(entries):
+        transform = _build_one(spec, position)
+        transform.p = 1.0
+        name = type(transform).__name__
+        try:
+            output = A.Compose([transform], seed=0)(image=image.copy())["image"]
+        except Exception as error:  # Albumentations raises its own classes, such as CropSizeError
+            detail = " ".join(str(error).split()) or type(error).__name__
+            raise ConfigError(f"data.augment[{position}]: {name} failed on a {image_size}x{image_size} image "
+                              f"(data.image_size): {detail}. Fit its arguments to data.image_size.") from None
+        if output.shape != image.shape:
+            height, width = output.shape[:2]
+            raise ConfigError(f"data.augment[{position}]: {name} turns a {image_size}x{image_size} image into "
+                              f"{height}x{width}, but augmentation must keep data.image_size. Images are resized "
+                              "before augmentation; for random crops use RandomResizedCrop with size "
+                              f"[{image_size}, {image_size}].")
+
+
 def build_train_transform(augment: Sequence[Mapping[str, Any]] | None, mean: Sequence[float],
                           std: Sequence[float], seed: int | None = None) -> A.Compose:
     """Return the training pipeline: augmentation, normalization, conversion to a CHW float tensor.
