@@ -144,6 +144,22 @@ def test_fit_without_config_uses_default_model(image_folder: Path, tmp_path: Pat
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
 
 
+def test_train_count_is_images_seen(image_folder: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    config = write_config(tmp_path / "config.yaml", image_folder, run_dir,
+                          **{"trainer.max_epochs": 1, "trainer.limit_train_batches": 2})
+
+    assert run_in_process("fit", "-c", str(config)) == 0
+
+    # Two batches of 8 out of 42 training images.
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train/images"] == 16
+    assert metrics["num_samples"]["train"] == 42
+    train = json.loads((run_dir / "report.json").read_text())["splits"]["train"]
+    assert train["images"] == 16
+    assert train["correct"] == round(metrics["train/acc"] * 16)
+
+
 def test_print_config_shows_linked_classes(image_folder: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture) -> None:
     config = write_config(tmp_path / "config.yaml", image_folder, tmp_path / "run")

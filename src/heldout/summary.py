@@ -15,7 +15,9 @@ def _cell(value: Any) -> str:
 
 def format_summary(metrics: dict[str, Any], run_dir: Path) -> str:
     """Format the figures of ``metrics.json`` as a plain-text table with the val-test accuracy gap."""
-    counts = metrics.get("num_samples", {})
+    counts = dict(metrics.get("num_samples", {}))
+    if metrics.get("train/images") is not None:
+        counts["train"] = int(metrics["train/images"])  # images seen in the best epoch
     titles = [f"{split} (n={counts.get(split, '?')})" for split in _SPLITS]
     header = f"{'':<10}" + "".join(f"{title:>18}" for title in titles)
     lines = [f"Run folder: {run_dir}", f"Best epoch: {metrics.get('best_epoch', '-')} "

@@ -18,7 +18,7 @@ from heldout.atomic_files import write_json_atomic
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
-HISTORY_COLUMNS = ("epoch", "train/loss", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1")
+HISTORY_COLUMNS = ("epoch", "train/loss", "train/acc", "train/f1", "train/images", "val/loss", "val/acc", "val/f1")
 
 
 def _number(value: Any) -> float | None:

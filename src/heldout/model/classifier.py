@@ -11,7 +11,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torch.nn import functional as F
 from torch.optim.lr_scheduler import LambdaLR
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
@@ -82,6 +82,9 @@ class MobileNetClassifier(L.LightningModule):
         self.compiled_model = CompiledWithFallback(self.model) if compile else None
 
         num_classes = len(self.class_names)
+        # Training images seen per epoch, which limit_train_batches and a dropped last batch make smaller
+        # than the split. The report's train interval counts these.
+        self.train_images = SumMetric()
         # ModuleDict keys get a suffix because "train" would clash with nn.Module.train.
         self.losses = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in STAGES})
         self.scores = nn.ModuleDict({
@@ -154,6 +157,8 @@ class MobileNetClassifier(L.LightningModule):
         self.log_dict(scores, on_step=False, on_epoch=True, prog_bar=True)
         if on_step:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, logger=True, prog_bar=False)
+            self.train_images.update(len(targets))
+            self.log("train/images", self.train_images, on_step=False, on_epoch=True)
 
     # Optimization ----------------------------------------------------------------------------------------
 

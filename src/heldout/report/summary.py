@@ -144,7 +144,9 @@ def summarize_classes(run: Run) -> list[ClassSummary]:
 
 def _summarize_train(run: Run, settings: ReportSettings, notes: list[str]) -> SplitSummary:
     accuracy = _recorded_train_value(run, "train/acc")
-    images = run.num_samples("train")
+    # The images seen in the best epoch; runs written before that count was logged give the split's size.
+    seen = _recorded_train_value(run, "train/images")
+    images = int(seen) if seen is not None else run.num_samples("train")
     correct = None
     accuracy_estimate = Estimate(accuracy)
     if accuracy is not None and images:
