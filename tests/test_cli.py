@@ -119,6 +119,18 @@ def test_predict_dir_missing_exits_with_one_line(fitted_run: tuple[Path, Path], 
                      "(subfolders are included).")
 
 
+def test_report_notes_mixed_checkpoints(fitted_run: tuple[Path, Path]) -> None:
+    config, run_dir = fitted_run
+    assert run_in_process("test", "-c", str(config), "--ckpt_path", "last") == 0
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert Path(metrics["val_checkpoint"]).name == "best.ckpt"
+    assert Path(metrics["test_checkpoint"]).name == "last.ckpt"
+    notes = json.loads((run_dir / "report.json").read_text())["notes"]
+    [note] = [note for note in notes if note.startswith("Validation predictions come from ")]
+    assert "last.ckpt" in note
+
+
 def test_fit_refuses_used_run_folder(fitted_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
     config, _ = fitted_run
     assert run_in_process("fit", "-c", str(config)) == 2

@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from heldout.atomic_files import write_json_atomic
@@ -108,6 +109,11 @@ class RunSummary(Callback):
             summary["best_checkpoint"] = checkpoint.best_model_path
         summary["num_samples"] = self._num_samples(trainer)
         self._update_metrics_file(trainer, summary)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Only validate runs write predictions/val.csv, so only they record the checkpoint it comes from.
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            self._update_metrics_file(trainer, {"val_checkpoint": trainer.ckpt_path})
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = trainer.callback_metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
@@ -109,6 +110,7 @@ def summarize(run: Run, settings: ReportSettings) -> Summary:
     }
     for split in ("val", "test"):
         _check_recorded_accuracy(run, splits[split], notes)
+    _check_same_checkpoint(run, notes)
 
     gaps = {
         "train-val": _gap(splits["train"], splits["val"], settings),
@@ -140,6 +142,14 @@ def summarize_classes(run: Run) -> list[ClassSummary]:
             ClassSummary(index=index, name=name, val=val, test=test, recall_drop=drop, p_value=p_value)
         )
     return rows
+
+
+def _check_same_checkpoint(run: Run, notes: list[str]) -> None:
+    """Add a note when validation and test predictions come from different checkpoint files."""
+    val, test = run.metrics.get("val_checkpoint"), run.metrics.get("test_checkpoint")
+    if val and test and Path(val).name != Path(test).name:
+        notes.append(f"Validation predictions come from {val} and test predictions from {test}, so the gaps "
+                     "compare two checkpoints. Run heldout validate and heldout test with the same --ckpt_path.")
 
 
 def _summarize_train(run: Run, settings: ReportSettings, notes: list[str]) -> SplitSummary:
