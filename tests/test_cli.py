@@ -55,6 +55,8 @@ def test_test_subcommand_in_new_process(fitted_run: tuple[Path, Path]) -> None:
     # The fit's own log is kept; the test command logs to a folder of its own.
     assert (run_dir / "logs" / "metrics.csv").read_bytes() == fit_log
     assert "test/acc" in (run_dir / "logs" / "test" / "metrics.csv").read_text()
+    assert (run_dir / "config.test.yaml").is_file()
+    assert not list(run_dir.glob("config.resumed*"))
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:

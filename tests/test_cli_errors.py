@@ -102,6 +102,7 @@ def _write_other_variant_weights(folder: Path) -> Path:
      "Invalid weight_decay value: -1.0"),
     (["--data.batch_size", "0"], "Expected data.batch_size to be a positive integer, but got 0."),
     (["--data.image_size", "0"], "Expected data.image_size to be a positive integer, but got 0."),
+    (["--data.image_size", "16"], "Expected data.image_size to be at least 32 pixels, but got 16: "),
     (["--data.val_fraction", "1.5"], "Expected data.val_fraction to be between 0 and 1 (exclusive), but got 1.5."),
     (["--data.test_fraction", "0"], "Expected data.test_fraction to be between 0 and 1 (exclusive), but got 0.0."),
     (["--data.augment", "[{name: GausNoise}]"], "has no transform named 'GausNoise'. Did you mean GaussNoise?"),

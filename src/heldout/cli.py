@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import re
 import sys
@@ -35,10 +36,21 @@ CHECKPOINT_FOLDER = "checkpoints"
 CONFIG_FILE = "config.yaml"
 
 
+def first_free_name(folder: Path, stem: str, suffix: str = "", *, always_numbered: bool = False) -> str:
+    """Return the first name in ``folder`` not taken yet: ``stem + suffix``, then ``stem-2 + suffix`` and so on.
+
+    With ``always_numbered`` the names are ``stem-1 + suffix``, ``stem-2 + suffix`` and so on.
+    """
+    candidates = (f"{stem}-{number}{suffix}" if always_numbered or number > 1 else f"{stem}{suffix}"
+                  for number in itertools.count(1))
+    return next(name for name in candidates if not (folder / name).exists())
+
+
 class RunFolderConfigCallback(SaveConfigCallback):
     """Save the resolved config as ``config.yaml`` in the run folder, keeping any earlier one.
 
-    A resumed run writes ``config.resumed-N.yaml`` beside the first, so no config is overwritten.
+    A resumed fit writes ``config.resumed-N.yaml`` beside the first, and validate, test and predict write
+    ``config.STAGE.yaml`` (``config.test.yaml``, then ``config.test-2.yaml``), so no config is overwritten.
     """
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -47,10 +59,10 @@ class RunFolderConfigCallback(SaveConfigCallback):
         folder = Path(trainer.default_root_dir)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / CONFIG_FILE
-        number = 1
-        while path.exists():
-            path = folder / f"config.resumed-{number}.yaml"
-            number += 1
+        if path.exists():
+            stage = getattr(stage, "value", stage)  # Lightning passes a TrainerFn, a str enum
+            stem = "config.resumed" if stage == "fit" else f"config.{stage}"
+            path = folder / first_free_name(folder, stem, ".yaml", always_numbered=stage == "fit")
         self.parser.save(self.config, path, overwrite=False, multifile=self.multifile)
         self.already_saved = True
 
@@ -124,11 +136,7 @@ class HeldoutCLI(LightningCLI):
         logs = root / "logs"
         if self.subcommand == "fit" and not (logs / "metrics.csv").exists():
             return ""
-        name, number = str(self.subcommand), 1
-        while (logs / name).exists():
-            number += 1
-            name = f"{self.subcommand}-{number}"
-        return name
+        return first_free_name(logs, str(self.subcommand))
 
     # Subcommand hooks --------------------------------------------------------------------------------
 

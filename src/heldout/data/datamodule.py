@@ -139,9 +139,10 @@ class ImageFolderDataModule(L.LightningDataModule):
         for key, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Expected {key} to be a positive integer, but got {value!r}.")
-        if hp.image_size < 16:
-            raise ConfigError(f"Expected data.image_size to be at least 16 pixels, but got {hp.image_size}; "
-                              "MobileNetV3 downsamples by 32, so use 32 or more.")
+        if hp.image_size < 32:
+            raise ConfigError(f"Expected data.image_size to be at least 32 pixels, but got {hp.image_size}: "
+                              "MobileNetV3 downsamples by 32, so its last feature map would be under one pixel. "
+                              "Use --data.image_size 32 or more.")
         if hp.num_workers < 0:
             raise ConfigError(f"Expected data.num_workers to be 0 or more, but got {hp.num_workers}.")
         cores = os.cpu_count() or 1
