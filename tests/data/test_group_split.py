@@ -1,3 +1,4 @@
+import warnings
 from collections import Counter
 
 import pytest
@@ -60,3 +61,22 @@ def test_group_split_rejects_bad_fractions():
         group_stratified_split([0, 1], ["a", "b"], val_fraction=0.5, test_fraction=0.5, seed=0)
     with pytest.raises(ConfigError, match="one group per sample"):
         group_stratified_split([0, 1], ["a"], val_fraction=0.1, test_fraction=0.1, seed=0)
+
+
+def test_group_split_singletons_share_rounding():
+    # Ten images per class: 1.5 val and 1.5 test images wanted in each class. Rounding must not give val
+    # two and test one in every class.
+    targets = [label for label in range(4) for _ in range(10)]
+    groups = [f"image_{index}" for index in range(len(targets))]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        splits = group_stratified_split(targets, groups, val_fraction=0.15, test_fraction=0.15, seed=0)
+
+    counts = Counter(splits)
+    assert counts["val"] == 6
+    assert counts["test"] == 6
+    for label in range(4):
+        per_class = Counter(split for target, split in zip(targets, splits, strict=True) if target == label)
+        assert per_class["val"] in (1, 2)
+        assert per_class["test"] in (1, 2)

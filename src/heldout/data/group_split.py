@@ -13,6 +13,9 @@ TRAIN, VAL, TEST = "train", "val", "test"
 # A drawn split whose share of the samples is off from the request by more than this fraction of the
 # request (and by more than one sample) gives a warning.
 _RELATIVE_TOLERANCE = 0.2
+# Weight of the overall split sizes next to the per-class counts when a group is placed: small, so it
+# only decides between splits that the per-class counts rate (nearly) the same.
+_TIE_WEIGHT = 1e-3
 
 
 def _check_arguments(targets: Sequence[Hashable], groups: Sequence[str], val_fraction: float,
@@ -70,6 +73,11 @@ def group_stratified_split(targets: Sequence[Hashable], groups: Sequence[str], *
         before = ((achieved[:, classes] - wanted[:, classes]) / scale) ** 2
         after = ((achieved[:, classes] + counts[classes] - wanted[:, classes]) / scale) ** 2
         change = (after - before).sum(axis=1)
+        # Where classes leave a tie (one image short in both val and test), the split furthest below its
+        # overall share takes the group, so rounding does not favour one split in every class.
+        overall_before = (achieved.sum(axis=1) - wanted.sum(axis=1)) ** 2
+        overall_after = (achieved.sum(axis=1) + counts.sum() - wanted.sum(axis=1)) ** 2
+        change += _TIE_WEIGHT * (overall_after - overall_before) / class_totals.sum() ** 2
         chosen = int(np.argmin(change))
         group_split[group] = chosen
         achieved[chosen] += counts
