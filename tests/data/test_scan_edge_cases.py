@@ -145,3 +145,14 @@ def test_scan_warns_images_beside_classes(tmp_path: Path, write_class_folders: C
     [warning] = _warnings(caplog)
     assert "Left out 1 image file(s) directly in" in warning
     assert "for example stray.png" in warning
+
+
+def test_scan_rejects_split_folders_as_classes(tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    root = tmp_path / "data"
+    write_class_folders(root / "train", {"cat": 2, "dog": 2})
+    write_class_folders(root / "val", {"cat": 2, "dog": 2})
+
+    with pytest.raises(DataError, match="has the class folders train, val, which look like split folders") as caught:
+        scan_image_folder(root)
+
+    assert f"--data.data_dir {root / 'train'}" in str(caught.value)

@@ -11,6 +11,9 @@ from heldout.errors import DataError
 
 log = logging.getLogger(__name__)
 
+# Folder names that mean a split, not a class: a data folder whose classes are all such names is a
+# folder of splits given one level too high.
+SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "test", "testing"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 
@@ -159,6 +162,11 @@ def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> 
     if ignored:
         log.warning("Ignored %d non-image file(s) in %s, for example %s (image extensions: %s)",
                     len(ignored), root_path, ignored[0], ", ".join(sorted(IMAGE_EXTENSIONS)))
+    if classes and {name.lower() for name in classes} <= SPLIT_FOLDER_NAMES:
+        raise DataError(f"Data folder {root_path} has the class folders {', '.join(classes)}, which look like "
+                        "split folders; expected <folder>/<class>/<image>. Pass --data.data_dir "
+                        f"{root_path / classes[0]} and the other split folders as --data.val_dir and "
+                        "--data.test_dir.")
     if len(classes) < min_classes:
         found = ", ".join(f"'{name}'" for name in classes) or "none"
         raise DataError(f"Data folder {root_path} has {len(classes)} class(es) with images ({found}), "
