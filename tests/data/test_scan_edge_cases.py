@@ -156,3 +156,15 @@ def test_scan_rejects_split_folders_as_classes(tmp_path: Path, write_class_folde
         scan_image_folder(root)
 
     assert f"--data.data_dir {root / 'train'}" in str(caught.value)
+
+
+def test_scan_warns_once_per_process(tmp_path: Path, write_class_folders: Callable[..., Path],
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2, "dog": 2})
+    (root / "cat" / "notes.txt").write_text("not an image\n")
+
+    with caplog.at_level(logging.WARNING, logger="heldout.data.scan"):
+        scan_image_folder(root)
+        scan_image_folder(root)
+
+    assert len(_warnings(caplog)) == 1

@@ -10,6 +10,9 @@ from pathlib import Path
 from heldout.errors import DataError
 
 log = logging.getLogger(__name__)
+# Warnings already logged by this process. A run scans its folders several times (classes, split, the
+# evaluation after fit), and each finding is reported once.
+_warned: set[str] = set()
 
 # Folder names that mean a split, not a class: a data folder whose classes are all such names is a
 # folder of splits given one level too high.
@@ -49,6 +52,13 @@ class FolderScan:
     def targets(self) -> list[int]:
         index = self.class_index()
         return [index[sample.label] for sample in self.samples]
+
+
+def _warn_once(message: str, *arguments: object) -> None:
+    text = message % arguments
+    if text not in _warned:
+        _warned.add(text)
+        log.warning(text)
 
 
 def is_hidden(name: str) -> bool:
@@ -104,7 +114,7 @@ def _is_utf8(name: str) -> bool:
 def _warn_passed_over(root: Path, passed_over: list[str]) -> None:
     if passed_over:
         listed = "; ".join(passed_over[:5]) + (f"; and {len(passed_over) - 5} more" if len(passed_over) > 5 else "")
-        log.warning("Passed over %d entries in %s: %s", len(passed_over), root, listed)
+        _warn_once("Passed over %d entries in %s: %s", len(passed_over), root, listed)
 
 
 def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> FolderScan:
@@ -139,7 +149,7 @@ def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> 
 
     loose = sorted(p.name for p in root_path.iterdir() if p.is_file() and is_image_file(p.name))
     if loose:
-        log.warning("Left out %d image file(s) directly in %s, outside any class folder, for example %s; move "
+        _warn_once("Left out %d image file(s) directly in %s, outside any class folder, for example %s; move "
                     "them into the subfolder of their class to use them.", len(loose), root_path, loose[0])
 
     samples: list[Sample] = []
@@ -158,9 +168,9 @@ def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> 
 
     _warn_passed_over(root_path, passed_over)
     if empty:
-        log.warning("Left out %d class folder(s) without image files: %s", len(empty), ", ".join(empty))
+        _warn_once("Left out %d class folder(s) without image files: %s", len(empty), ", ".join(empty))
     if ignored:
-        log.warning("Ignored %d non-image file(s) in %s, for example %s (image extensions: %s)",
+        _warn_once("Ignored %d non-image file(s) in %s, for example %s (image extensions: %s)",
                     len(ignored), root_path, ignored[0], ", ".join(sorted(IMAGE_EXTENSIONS)))
     if classes and {name.lower() for name in classes} <= SPLIT_FOLDER_NAMES:
         raise DataError(f"Data folder {root_path} has the class folders {', '.join(classes)}, which look like "
@@ -194,7 +204,7 @@ def list_images(root: str | os.PathLike[str], key: str) -> tuple[Path, list[str]
     images, ignored, passed_over = _walk_images(root_path, root_path)
     _warn_passed_over(root_path, passed_over)
     if ignored:
-        log.warning("Ignored %d non-image file(s) in %s, for example %s (image extensions: %s)",
+        _warn_once("Ignored %d non-image file(s) in %s, for example %s (image extensions: %s)",
                     len(ignored), root_path, ignored[0], ", ".join(sorted(IMAGE_EXTENSIONS)))
     if not images:
         extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
