@@ -113,6 +113,9 @@ def _write_other_variant_weights(folder: Path) -> Path:
      "data.augment[0]: RandomCrop failed on a 32x32 image (data.image_size): "),
     (["--data.augment", "[{name: CenterCrop, height: 16, width: 16}]"],
      "data.augment[0]: CenterCrop turns a 32x32 image into 16x16, but augmentation must keep data.image_size."),
+    (["--data.near_duplicate_threshold", "-3"],
+     "Expected data.near_duplicate_threshold to be between 0 and 63 bits, but got -3."),
+    (["--data.group_regex", "("], "Invalid data.group_regex '(': missing ), unterminated subpattern"),
     (["--model.init_args.weights", "missing.pt"], "Weights file not found: missing.pt."),
     (["--model.init_args.weights", "{other_variant}"], "do not fit mobilenet_v3_small"),
 ])

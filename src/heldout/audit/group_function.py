@@ -6,7 +6,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from heldout.audit.groups import compile_group_regex, groups_from_csv, groups_from_regex, name_groups
+from heldout.audit.groups import (
+    AUDIT_FLAGS,
+    OptionNames,
+    compile_group_regex,
+    groups_from_csv,
+    groups_from_regex,
+    name_groups,
+)
 from heldout.audit.hashing import DEFAULT_THRESHOLD, hash_images
 from heldout.audit.index import HASH_BITS, find_close_pairs
 from heldout.data.scan import FolderScan
@@ -16,7 +23,7 @@ from heldout.errors import ConfigError
 def make_group_function(*, threshold: int | None = DEFAULT_THRESHOLD, group_regex: str | None = None,
                         group_csv: str | os.PathLike[str] | None = None, group_column: str = "group",
                         path_column: str = "path", num_workers: int | None = None,
-                        progress: bool = True) -> Callable[[FolderScan], list[str]]:
+                        progress: bool = True, names: OptionNames = AUDIT_FLAGS) -> Callable[[FolderScan], list[str]]:
     """Return a callable that gives a group name per sample, in ``scan.samples`` order.
 
     Groups come from ``group_regex`` (the ``(?P<group>...)`` capture searched in each relative path) or
@@ -30,22 +37,22 @@ def make_group_function(*, threshold: int | None = DEFAULT_THRESHOLD, group_rege
             the threshold is outside 0..63, or the regex is invalid (checked here, before any scan).
     """
     if group_regex is not None and group_csv is not None:
-        raise ConfigError("Expected either --group-regex or --group-csv, but got both. Keep one of them.")
+        raise ConfigError(f"Expected either {names.group_regex} or {names.group_csv}, but got both. Keep one of them.")
     if threshold is None and group_regex is None and group_csv is None:
-        raise ConfigError("Expected a near-duplicate threshold, --group-regex or --group-csv, but got none; "
+        raise ConfigError(f"Expected {names.threshold}, {names.group_regex} or {names.group_csv}, but got none; "
                           "with none of them every image would be its own group.")
     if threshold is not None and not 0 <= threshold < HASH_BITS:
-        raise ConfigError(f"Expected --threshold to be between 0 and {HASH_BITS - 1} bits, but got {threshold}.")
+        raise ConfigError(f"Expected {names.threshold} to be between 0 and {HASH_BITS - 1} bits, but got {threshold}.")
     if group_regex is not None:
-        compile_group_regex(group_regex)
+        compile_group_regex(group_regex, names)
 
     def group_samples(scan: FolderScan) -> list[str]:
         paths = [sample.path for sample in scan.samples]
         if group_regex is not None:
-            declared = groups_from_regex(paths, group_regex)
+            declared = groups_from_regex(paths, group_regex, names)
         elif group_csv is not None:
             declared = groups_from_csv(paths, scan.root, Path(group_csv), group_column=group_column,
-                                       path_column=path_column)
+                                       path_column=path_column, names=names)
         else:
             declared = [None] * len(paths)
         if threshold is None:

@@ -163,8 +163,10 @@ class ImageFolderDataModule(L.LightningDataModule):
         if threshold is None and regex is None and csv is None:
             return None
         from heldout.audit import make_group_function
+        from heldout.audit.groups import DATA_KEYS
 
-        return make_group_function(threshold=threshold, group_regex=regex, group_csv=csv, group_column=column)
+        return make_group_function(threshold=threshold, group_regex=regex, group_csv=csv, group_column=column,
+                                   names=DATA_KEYS)
 
     # Folders and classes -------------------------------------------------------------------------------
 
