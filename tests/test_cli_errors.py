@@ -119,14 +119,17 @@ def _fill_places(text: str, places: dict[str, Path]) -> str:
     (["--model.init_args.weights", "{other_variant}"], "do not fit mobilenet_v3_small"),
     (["--model.init_args.weights", "{text_file}"],
      "Cannot load weights file {text_file}: the file was not written by torch.save"),
+    (["--model.init_args.weights", "{folder}"], "model.weights {folder} is a folder, but a weights file is expected."),
 ])
 def test_cli_rejects_bad_config(tmp_path: Path, write_class_folders: Callable[..., Path],
                                 capsys: pytest.CaptureFixture[str], extra: list[str], expected: str) -> None:
     data = write_class_folders(tmp_path / "data")
-    places = {"other_variant": tmp_path / "large.pt", "text_file": tmp_path / "notes.ckpt"}
+    places = {"other_variant": tmp_path / "large.pt", "text_file": tmp_path / "notes.ckpt",
+              "folder": tmp_path / "weights"}
     if "{other_variant}" in extra:
         _write_other_variant_weights(tmp_path)
     places["text_file"].write_text("hello\n")
+    places["folder"].mkdir()
     extra = [_fill_places(argument, places) for argument in extra]
 
     status = run_heldout(fit_arguments(data, tmp_path / "run", *extra))
@@ -224,6 +227,10 @@ def test_cli_missing_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
              "neither a zip archive nor a pickle). Pass a .ckpt file written by heldout fit"),
     ("truncated", "Cannot load --ckpt_path {path} as a checkpoint: the file is damaged, perhaps cut short while it "
                   "was written or copied (RuntimeError: PytorchStreamReader failed reading zip archive"),
+    ("run_folder", "--ckpt_path {path} is a folder, but a checkpoint file is expected. Pass a .ckpt file such as "
+                   "{path}/checkpoints/best.ckpt, or best / last"),
+    ("empty_folder", "--ckpt_path {path} is a folder, but a checkpoint file is expected. Pass a .ckpt file, or "
+                     "best / last"),
 ])
 def test_cli_unreadable_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
                                    capsys: pytest.CaptureFixture[str], kind: str, expected: str) -> None:
@@ -231,8 +238,15 @@ def test_cli_unreadable_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path
     path = tmp_path / "given.ckpt"
     if kind == "text":
         path.write_text("hello\n")
-    else:
+    elif kind == "truncated":
         path.write_bytes((run / "checkpoints" / "best.ckpt").read_bytes()[:4000])
+    elif kind == "run_folder":
+        path = tmp_path / "copied_run"
+        (path / "checkpoints").mkdir(parents=True)
+        (path / "checkpoints" / "best.ckpt").write_bytes((run / "checkpoints" / "best.ckpt").read_bytes())
+    else:
+        path = tmp_path / "d1"
+        path.mkdir()
 
     status = run_heldout(_test_arguments(data, tmp_path / "run", str(path)))
 

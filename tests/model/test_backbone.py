@@ -84,6 +84,13 @@ def test_backbone_weights_file_unreadable(tmp_path: Path, kind: str, reason: str
     assert f"Cannot load weights file {path}: {reason}" in str(caught.value)
 
 
+def test_backbone_weights_path_is_folder(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError) as caught:
+        build_mobilenet_v3("small", 3, weights=str(tmp_path))
+
+    assert str(caught.value).startswith(f"model.weights {tmp_path} is a folder, but a weights file is expected.")
+
+
 def test_backbone_weights_file_missing(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="Weights file not found: .*missing.pt"):
         build_mobilenet_v3("small", 3, weights=str(tmp_path / "missing.pt"))

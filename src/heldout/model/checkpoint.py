@@ -20,14 +20,17 @@ _PICKLE_PROTOCOL_OPCODE = b"\x80"
 _LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, LookupError, ValueError, OSError)
 
 
-def load_tensors_safely(file: Path, *, missing: str, unreadable: str) -> Any:
+def load_tensors_safely(file: Path, *, missing: str, folder: str, unreadable: str) -> Any:
     """Return ``torch.load(file, weights_only=True)``, which loads tensors and plain values but runs no code.
 
     Raises:
-        CheckpointError: ``missing`` when the file does not exist, and ``unreadable`` with its ``{reason}``
-            filled in when the file is damaged, is not a torch.save file, contains pickled objects other
-            than tensors and plain values, or cannot be read.
+        CheckpointError: ``missing`` when the file does not exist, ``folder`` when the path is a folder,
+            and ``unreadable`` with its ``{reason}`` filled in when the file is damaged, is not a
+            torch.save file, contains pickled objects other than tensors and plain values, or cannot be
+            read.
     """
+    if file.is_dir():
+        raise CheckpointError(folder)
     if not file.is_file():
         raise CheckpointError(missing)
     try:
@@ -61,6 +64,13 @@ def _first_sentence(message: str) -> str:
     return message.splitlines()[0].split(". ")[0]
 
 
+def _folder_message(name: str, folder: Path) -> str:
+    found = sorted(folder.glob("*.ckpt")) + sorted(folder.glob("checkpoints/*.ckpt"))
+    example = f" such as {found[0]}" if found else ""
+    return (f"{name} is a folder, but a checkpoint file is expected. Pass a .ckpt file{example}, or best / last "
+            "for the checkpoints of the run folder.")
+
+
 def check_lightning_checkpoint(path: str | Path) -> None:
     """Load ``path`` with ``torch.load(weights_only=True)`` and check that it is a Lightning checkpoint.
 
@@ -68,13 +78,15 @@ def check_lightning_checkpoint(path: str | Path) -> None:
     ``__reduce__`` runs code is rejected before anything in it runs.
 
     Raises:
-        CheckpointError: the file is missing, cannot be loaded safely, or is not a Lightning checkpoint.
+        CheckpointError: the file is missing or a folder, cannot be loaded safely, or is not a Lightning
+            checkpoint.
     """
     file = Path(path)
     name = f"--ckpt_path {file}"
     payload = load_tensors_safely(
         file, missing=(f"Checkpoint not found: {name}. Pass an existing .ckpt file, or best / last for the "
                        "checkpoints of the run folder."),
+        folder=_folder_message(name, file),
         unreadable=(f"Cannot load {name} as a checkpoint: {{reason}}. Pass a .ckpt file written by heldout fit, "
                     "and load only files you trust."))
     if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
