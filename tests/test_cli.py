@@ -1,5 +1,6 @@
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,32 @@ def test_predict_dir_missing_exits_with_one_line(fitted_run: tuple[Path, Path], 
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == (f"heldout: error: data.predict_dir {missing} was not found; expected a folder of images "
                      "(subfolders are included).")
+
+
+@pytest.mark.parametrize(("subcommand", "damage", "reason"), [
+    ("test", "truncate", "the file is damaged, perhaps cut short while it was written or copied"),
+    ("fit", "text", "the file was not written by torch.save"),
+])
+def test_damaged_run_checkpoint_one_line(fitted_run: tuple[Path, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture, subcommand: str, damage: str,
+                                         reason: str) -> None:
+    config, run_dir = fitted_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    if damage == "truncate":
+        last.write_bytes(last.read_bytes()[:4000])
+    else:
+        last.write_text("hello\n")
+
+    status = run_in_process(subcommand, "-c", str(config), "--trainer.default_root_dir", str(copy),
+                            "--ckpt_path", "last")
+
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1].startswith(f"heldout: error: Cannot load --ckpt_path last ({last}) as a checkpoint: ")
+    assert reason in error[-1]
+    assert "Traceback" not in "\n".join(error)
 
 
 def test_fit_refuses_used_run_folder(fitted_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:

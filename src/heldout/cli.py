@@ -181,18 +181,25 @@ class HeldoutCLI(LightningCLI):
         log.info("Wrote the validation report to %s (rebuild it with: heldout report %s)", path, self.run_dir)
 
     def _resolve_checkpoint(self, ckpt_path: str) -> str:
-        """Map ``best``/``last`` to the files in the run folder, so they work in a new process."""
-        if ckpt_path in ("best", "last"):
-            metrics = read_metrics(self.run_dir)
-            candidate = Path(metrics["best_checkpoint"]) if ckpt_path == "best" and "best_checkpoint" in metrics \
-                else self.run_dir / CHECKPOINT_FOLDER / f"{ckpt_path}.ckpt"
-            if not candidate.is_file():
-                raise CheckpointError(f"No {ckpt_path!r} checkpoint in run folder {self.run_dir} (looked for "
-                                      f"{candidate}). Train first with heldout fit, point --trainer.default_root_dir "
-                                      "at the run folder, or pass --ckpt_path PATH.")
-            return str(candidate)
-        check_lightning_checkpoint(ckpt_path)
-        return ckpt_path
+        """Return the file for ``ckpt_path`` after checking that it loads as a Lightning checkpoint.
+
+        ``best`` and ``last`` become the files of the run folder, so they work in a new process.
+
+        Raises:
+            CheckpointError: the file is missing, cannot be loaded safely, or is not a Lightning checkpoint.
+        """
+        if ckpt_path not in ("best", "last"):
+            check_lightning_checkpoint(ckpt_path)
+            return ckpt_path
+        metrics = read_metrics(self.run_dir)
+        candidate = Path(metrics["best_checkpoint"]) if ckpt_path == "best" and "best_checkpoint" in metrics \
+            else self.run_dir / CHECKPOINT_FOLDER / f"{ckpt_path}.ckpt"
+        if not candidate.is_file():
+            raise CheckpointError(f"No {ckpt_path!r} checkpoint in run folder {self.run_dir} (looked for "
+                                  f"{candidate}). Train first with heldout fit, point "
+                                  "--trainer.default_root_dir at the run folder, or pass --ckpt_path PATH.")
+        check_lightning_checkpoint(candidate, name=f"--ckpt_path {ckpt_path} ({candidate})")
+        return str(candidate)
 
     def _print_summary(self) -> None:
         if self.trainer.global_rank == 0:

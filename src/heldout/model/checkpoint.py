@@ -71,18 +71,19 @@ def _folder_message(name: str, folder: Path) -> str:
             "for the checkpoints of the run folder.")
 
 
-def check_lightning_checkpoint(path: str | Path) -> None:
+def check_lightning_checkpoint(path: str | Path, *, name: str | None = None) -> None:
     """Load ``path`` with ``torch.load(weights_only=True)`` and check that it is a Lightning checkpoint.
 
     ``weights_only=True`` loads tensors and plain Python values only, so a file with a pickled object whose
-    ``__reduce__`` runs code is rejected before anything in it runs.
+    ``__reduce__`` runs code is rejected before anything in it runs. ``name`` is how messages refer to the
+    file, by default ``--ckpt_path PATH``.
 
     Raises:
         CheckpointError: the file is missing or a folder, cannot be loaded safely, or is not a Lightning
             checkpoint.
     """
     file = Path(path)
-    name = f"--ckpt_path {file}"
+    name = name or f"--ckpt_path {file}"
     payload = load_tensors_safely(
         file, missing=(f"Checkpoint not found: {name}. Pass an existing .ckpt file, or best / last for the "
                        "checkpoints of the run folder."),
