@@ -119,7 +119,8 @@ def _fill_places(text: str, places: dict[str, Path]) -> str:
     (["--model.init_args.weights", "{other_variant}"], "do not fit mobilenet_v3_small"),
     (["--model.init_args.weights", "{text_file}"],
      "Cannot load weights file {text_file}: the file was not written by torch.save"),
-    (["--model.init_args.weights", "{folder}"], "model.weights {folder} is a folder, but a weights file is expected."),
+    (["--model.init_args.weights", "{folder}"],
+     "model.weights {folder} is a folder, but a weights file is expected."),
 ])
 def test_cli_rejects_bad_config(tmp_path: Path, write_class_folders: Callable[..., Path],
                                 capsys: pytest.CaptureFixture[str], extra: list[str], expected: str) -> None:
@@ -225,12 +226,13 @@ def test_cli_missing_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
 @pytest.mark.parametrize(("kind", "expected"), [
     ("text", "Cannot load --ckpt_path {path} as a checkpoint: the file was not written by torch.save (it is "
              "neither a zip archive nor a pickle). Pass a .ckpt file written by heldout fit"),
-    ("truncated", "Cannot load --ckpt_path {path} as a checkpoint: the file is damaged, perhaps cut short while it "
-                  "was written or copied (RuntimeError: PytorchStreamReader failed reading zip archive"),
-    ("run_folder", "--ckpt_path {path} is a folder, but a checkpoint file is expected. Pass a .ckpt file such as "
-                   "{path}/checkpoints/best.ckpt, or best / last"),
-    ("empty_folder", "--ckpt_path {path} is a folder, but a checkpoint file is expected. Pass a .ckpt file, or "
-                     "best / last"),
+    ("truncated", "Cannot load --ckpt_path {path} as a checkpoint: the file is damaged, perhaps cut short "
+                  "while it was written or copied (RuntimeError: PytorchStreamReader failed reading zip "
+                  "archive"),
+    ("run_folder", "--ckpt_path {path} is a folder, but a checkpoint file is expected. Pass a .ckpt file "
+                   "such as {path}/checkpoints/best.ckpt, or best / last"),
+    ("empty_folder", "--ckpt_path {path} is a folder, but a checkpoint file is expected. Pass a .ckpt file, "
+                     "or best / last"),
 ])
 def test_cli_unreadable_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
                                    capsys: pytest.CaptureFixture[str], kind: str, expected: str) -> None:

@@ -88,7 +88,8 @@ def test_backbone_weights_path_is_folder(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as caught:
         build_mobilenet_v3("small", 3, weights=str(tmp_path))
 
-    assert str(caught.value).startswith(f"model.weights {tmp_path} is a folder, but a weights file is expected.")
+    message = str(caught.value)
+    assert message.startswith(f"model.weights {tmp_path} is a folder, but a weights file is expected.")
 
 
 def test_backbone_weights_file_missing(tmp_path: Path) -> None:

@@ -89,8 +89,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load the tensors of a state dict or Lightning checkpoint without running pickled code.
 
     Raises:
-        CheckpointError: the file is missing, a folder or damaged, contains arbitrary pickled objects, or contains
-            no tensors.
+        CheckpointError: the file is missing, a folder or damaged, contains arbitrary pickled objects,
+            or contains no tensors.
     """
     file = Path(path)
     payload = load_tensors_safely(
@@ -99,7 +99,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         folder=(f"model.weights {file} is a folder, but a weights file is expected. Pass a file saved with "
                 "torch.save(model.state_dict()) or a Lightning .ckpt file."),
         unreadable=(f"Cannot load weights file {file}: {{reason}}. Pass a file saved with "
-                    "torch.save(model.state_dict()) or a Lightning checkpoint, and load only files you trust."))
+                    "torch.save(model.state_dict()) or a Lightning checkpoint, and load only files you "
+                    "trust."))
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         payload = payload["state_dict"]
     if not isinstance(payload, dict) or not any(isinstance(v, torch.Tensor) for v in payload.values()):

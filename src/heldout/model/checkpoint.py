@@ -67,8 +67,8 @@ def _first_sentence(message: str) -> str:
 def _folder_message(name: str, folder: Path) -> str:
     found = sorted(folder.glob("*.ckpt")) + sorted(folder.glob("checkpoints/*.ckpt"))
     example = f" such as {found[0]}" if found else ""
-    return (f"{name} is a folder, but a checkpoint file is expected. Pass a .ckpt file{example}, or best / last "
-            "for the checkpoints of the run folder.")
+    return (f"{name} is a folder, but a checkpoint file is expected. Pass a .ckpt file{example}, or best / "
+            "last for the checkpoints of the run folder.")
 
 
 def check_lightning_checkpoint(path: str | Path, *, name: str | None = None) -> None:
@@ -88,8 +88,9 @@ def check_lightning_checkpoint(path: str | Path, *, name: str | None = None) -> 
         file, missing=(f"Checkpoint not found: {name}. Pass an existing .ckpt file, or best / last for the "
                        "checkpoints of the run folder."),
         folder=_folder_message(name, file),
-        unreadable=(f"Cannot load {name} as a checkpoint: {{reason}}. Pass a .ckpt file written by heldout fit, "
-                    "and load only files you trust."))
+        unreadable=(f"Cannot load {name} as a checkpoint: {{reason}}. Pass a .ckpt file written by heldout "
+                    "fit, and load only files you trust."))
     if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
-        raise CheckpointError(f"{name} is not a Lightning checkpoint: it has no 'state_dict' entry. For a plain "
-                              "state dict of backbone weights, use --model.init_args.weights PATH instead.")
+        raise CheckpointError(f"{name} is not a Lightning checkpoint: it has no 'state_dict' entry. For a "
+                              "plain state dict of backbone weights, use --model.init_args.weights PATH "
+                              "instead.")
