@@ -149,6 +149,31 @@ def test_damaged_run_checkpoint_one_line(fitted_run: tuple[Path, Path], tmp_path
     assert "Traceback" not in "\n".join(error)
 
 
+@pytest.mark.parametrize(("subcommand", "name", "overrides", "expected"), [
+    ("test", "best", ["--model.init_args.variant", "large"],
+     "was trained with model.init_args variant='small', but the model is configured with variant='large'. "
+     "Pass --model.init_args.variant small to match the checkpoint"),
+    ("fit", "last", ["--model.init_args.width_mult", "1.0", "--trainer.max_epochs", "3"],
+     "was trained with model.init_args width_mult=0.5, but the model is configured with width_mult=1.0. "
+     "Pass --model.init_args.width_mult 0.5 to match the checkpoint"),
+])
+def test_other_architecture_checkpoint_one_line(fitted_run: tuple[Path, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture, subcommand: str, name: str,
+                                                overrides: list[str], expected: str) -> None:
+    config, run_dir = fitted_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+
+    status = run_in_process(subcommand, "-c", str(config), "--trainer.default_root_dir", str(copy),
+                            "--ckpt_path", name, *overrides)
+
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1].startswith(f"heldout: error: The checkpoint {copy / 'checkpoints' / f'{name}.ckpt'} ")
+    assert expected in error[-1]
+    assert "Traceback" not in "\n".join(error)
+
+
 def test_moved_run_uses_own_best(fitted_run: tuple[Path, Path], tmp_path: Path) -> None:
     config, run_dir = fitted_run
     moved = tmp_path / "moved"
