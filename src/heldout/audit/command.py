@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(arguments)
     except HeldoutError as error:
-        print(f"heldout audit: error: {error}", file=sys.stderr)  # noqa: T201
+        print(f"heldout: error: {error}", file=sys.stderr)  # noqa: T201
         return 2
 
 

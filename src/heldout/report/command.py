@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         path = build_report(arguments.run_dir, settings)
     except HeldoutError as error:
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(f"heldout: error: {error}\n")
         return 2
     sys.stdout.write(f"Wrote {path}\n")
     return 0
