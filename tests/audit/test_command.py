@@ -33,3 +33,10 @@ def test_heldout_audit_error_prefix(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith("heldout: error: Data folder not found")
     assert error.count("\n") == 1
+
+
+def test_heldout_audit_usage_error_one_line(tmp_path, capsys):
+    assert run_in_process("audit", str(tmp_path), "--threshold", "x") == 2
+    error = capsys.readouterr().err
+    assert error == ("heldout: error: argument --threshold: invalid int value: 'x'. Run "
+                     "'heldout audit --help' for the options.\n")

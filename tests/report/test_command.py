@@ -72,3 +72,10 @@ def test_heldout_report_error_prefix(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith(f"heldout: error: {tmp_path} is not a run folder")
     assert error.count("\n") == 1
+
+
+def test_heldout_report_usage_error_one_line(capsys):
+    assert run_in_process("report") == 2
+    error = capsys.readouterr().err
+    assert error == ("heldout: error: the following arguments are required: RUN_DIR. Run "
+                     "'heldout report --help' for the options.\n")
