@@ -1,5 +1,6 @@
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,77 @@ def test_report_notes_mixed_checkpoints(fitted_run: tuple[Path, Path]) -> None:
     notes = json.loads((run_dir / "report.json").read_text())["notes"]
     [note] = [note for note in notes if note.startswith("Validation predictions come from ")]
     assert "last.ckpt" in note
+
+
+@pytest.mark.parametrize(("subcommand", "name", "damage", "reason"), [
+    ("test", "last", "truncate", "the file is damaged, perhaps cut short while it was written or copied"),
+    ("fit", "last", "text", "the file was not written by torch.save"),
+    # metrics.json of the copy still names the original run's intact best.ckpt.
+    ("test", "best", "truncate", "the file is damaged, perhaps cut short while it was written or copied"),
+])
+def test_damaged_run_checkpoint_one_line(fitted_run: tuple[Path, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture, subcommand: str, name: str,
+                                         damage: str, reason: str) -> None:
+    config, run_dir = fitted_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    checkpoint = copy / "checkpoints" / f"{name}.ckpt"
+    if damage == "truncate":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:4000])
+    else:
+        checkpoint.write_text("hello\n")
+
+    status = run_in_process(subcommand, "-c", str(config), "--trainer.default_root_dir", str(copy),
+                            "--ckpt_path", name)
+
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1].startswith(f"heldout: error: Cannot load --ckpt_path {name} ({checkpoint}) as a "
+                                "checkpoint: ")
+    assert reason in error[-1]
+    assert "Traceback" not in "\n".join(error)
+
+
+@pytest.mark.parametrize(("subcommand", "name", "overrides", "expected"), [
+    ("test", "best", ["--model.init_args.variant", "large"],
+     "was trained with model.init_args variant='small', but the model is configured with variant='large'. "
+     "Pass --model.init_args.variant small to match the checkpoint"),
+    ("fit", "last", ["--model.init_args.width_mult", "1.0", "--trainer.max_epochs", "3"],
+     "was trained with model.init_args width_mult=0.5, but the model is configured with width_mult=1.0. "
+     "Pass --model.init_args.width_mult 0.5 to match the checkpoint"),
+])
+def test_other_architecture_checkpoint_one_line(fitted_run: tuple[Path, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture, subcommand: str, name: str,
+                                                overrides: list[str], expected: str) -> None:
+    config, run_dir = fitted_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+
+    status = run_in_process(subcommand, "-c", str(config), "--trainer.default_root_dir", str(copy),
+                            "--ckpt_path", name, *overrides)
+
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1].startswith(f"heldout: error: The checkpoint {copy / 'checkpoints' / f'{name}.ckpt'} ")
+    assert expected in error[-1]
+    assert "Traceback" not in "\n".join(error)
+
+
+def test_moved_run_uses_own_best(fitted_run: tuple[Path, Path], tmp_path: Path) -> None:
+    config, run_dir = fitted_run
+    moved = tmp_path / "moved"
+    shutil.copytree(run_dir, moved)
+    (moved / "predictions" / "test.csv").unlink()
+    # The original run folder is gone: metrics.json names a file that no longer exists.
+    metrics = json.loads((moved / "metrics.json").read_text())
+    metrics["best_checkpoint"] = str(tmp_path / "original" / "checkpoints" / "best.ckpt")
+    (moved / "metrics.json").write_text(json.dumps(metrics))
+
+    status = run_in_process("test", "-c", str(config), "--trainer.default_root_dir", str(moved),
+                            "--ckpt_path", "best")
+
+    assert status == 0
+    assert (moved / "predictions" / "test.csv").is_file()
 
 
 def test_fit_refuses_used_run_folder(fitted_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:

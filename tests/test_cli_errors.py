@@ -95,6 +95,13 @@ def _write_other_variant_weights(folder: Path) -> Path:
     return path
 
 
+def _fill_places(text: str, places: dict[str, Path]) -> str:
+    """Replace each ``{name}`` in ``text`` with its path; other braces, as in YAML flow maps, stay."""
+    for name, path in places.items():
+        text = text.replace(f"{{{name}}}", str(path))
+    return text
+
+
 @pytest.mark.parametrize(("extra", "expected"), [
     (["--model.optimizer", "torch.optim.AdamW", "--model.optimizer.lr", "-0.1"],
      "Invalid optimizer setting (model.optimizer.init_args): Invalid learning rate: -0.1."),
@@ -118,17 +125,26 @@ def _write_other_variant_weights(folder: Path) -> Path:
     (["--data.group_regex", "("], "Invalid data.group_regex '(': missing ), unterminated subpattern"),
     (["--model.init_args.weights", "missing.pt"], "Weights file not found: missing.pt."),
     (["--model.init_args.weights", "{other_variant}"], "do not fit mobilenet_v3_small"),
+    (["--model.init_args.weights", "{text_file}"],
+     "Cannot load weights file {text_file}: the file was not written by torch.save"),
+    (["--model.init_args.weights", "{folder}"],
+     "model.weights {folder} is a folder, but a weights file is expected."),
 ])
 def test_cli_rejects_bad_config(tmp_path: Path, write_class_folders: Callable[..., Path],
                                 capsys: pytest.CaptureFixture[str], extra: list[str], expected: str) -> None:
     data = write_class_folders(tmp_path / "data")
+    places = {"other_variant": tmp_path / "large.pt", "text_file": tmp_path / "notes.ckpt",
+              "folder": tmp_path / "weights"}
     if "{other_variant}" in extra:
-        extra = [str(_write_other_variant_weights(tmp_path)) if a == "{other_variant}" else a for a in extra]
+        _write_other_variant_weights(tmp_path)
+    places["text_file"].write_text("hello\n")
+    places["folder"].mkdir()
+    extra = [_fill_places(argument, places) for argument in extra]
 
     status = run_heldout(fit_arguments(data, tmp_path / "run", *extra))
 
     assert status == 2
-    assert expected in error_line(capsys)
+    assert _fill_places(expected, places) in error_line(capsys)
     assert not (tmp_path / "run" / "manifest.csv").exists()
 
 
@@ -213,6 +229,39 @@ def test_cli_missing_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
 
     assert status == 2
     assert expected.format(folder=tmp_path) in error_line(capsys)
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("text", "Cannot load --ckpt_path {path} as a checkpoint: the file was not written by torch.save (it is "
+             "neither a zip archive nor a pickle). Pass a .ckpt file written by heldout fit"),
+    ("truncated", "Cannot load --ckpt_path {path} as a checkpoint: the file is damaged, perhaps cut short "
+                  "while it was written or copied (RuntimeError: PytorchStreamReader failed reading zip "
+                  "archive"),
+    ("run_folder", "--ckpt_path {path} is a folder, but a checkpoint file is expected. Pass a .ckpt file "
+                   "such as {path}/checkpoints/best.ckpt, or best / last"),
+    ("empty_folder", "--ckpt_path {path} is a folder, but a checkpoint file is expected. Pass a .ckpt file, "
+                     "or best / last"),
+])
+def test_cli_unreadable_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
+                                   capsys: pytest.CaptureFixture[str], kind: str, expected: str) -> None:
+    data, run = trained_run
+    path = tmp_path / "given.ckpt"
+    if kind == "text":
+        path.write_text("hello\n")
+    elif kind == "truncated":
+        path.write_bytes((run / "checkpoints" / "best.ckpt").read_bytes()[:4000])
+    elif kind == "run_folder":
+        path = tmp_path / "copied_run"
+        (path / "checkpoints").mkdir(parents=True)
+        (path / "checkpoints" / "best.ckpt").write_bytes((run / "checkpoints" / "best.ckpt").read_bytes())
+    else:
+        path = tmp_path / "d1"
+        path.mkdir()
+
+    status = run_heldout(_test_arguments(data, tmp_path / "run", str(path)))
+
+    assert status == 2
+    assert expected.format(path=path) in error_line(capsys)
 
 
 def test_cli_state_dict_as_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],

@@ -21,7 +21,7 @@ from heldout.callbacks import (
     RunSummary,
     UnreadableFileRecorder,
 )
-from heldout.callbacks.run_summary import read_metrics
+from heldout.callbacks.run_summary import METRICS_FILE, read_metrics
 from heldout.checkpoint_io import with_atomic_checkpoint_io
 from heldout.data.datamodule import ImageFolderDataModule
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
@@ -189,18 +189,41 @@ class HeldoutCLI(LightningCLI):
         log.info("Wrote the validation report to %s (rebuild it with: heldout report %s)", path, self.run_dir)
 
     def _resolve_checkpoint(self, ckpt_path: str) -> str:
-        """Map ``best``/``last`` to the files in the run folder, so they work in a new process."""
-        if ckpt_path in ("best", "last"):
-            metrics = read_metrics(self.run_dir)
-            candidate = Path(metrics["best_checkpoint"]) if ckpt_path == "best" and "best_checkpoint" in metrics \
-                else self.run_dir / CHECKPOINT_FOLDER / f"{ckpt_path}.ckpt"
-            if not candidate.is_file():
-                raise CheckpointError(f"No {ckpt_path!r} checkpoint in run folder {self.run_dir} (looked for "
-                                      f"{candidate}). Train first with heldout fit, point --trainer.default_root_dir "
-                                      "at the run folder, or pass --ckpt_path PATH.")
-            return str(candidate)
-        check_lightning_checkpoint(ckpt_path)
-        return ckpt_path
+        """Return the file for ``ckpt_path`` after checking that it loads as a Lightning checkpoint.
+
+        ``best`` and ``last`` become the files of the run folder, so they work in a new process.
+
+        Raises:
+            CheckpointError: the file is missing, cannot be loaded safely, or is not a Lightning checkpoint.
+        """
+        if ckpt_path not in ("best", "last"):
+            check_lightning_checkpoint(ckpt_path)
+            return ckpt_path
+        candidates = self._run_checkpoint_candidates(ckpt_path)
+        candidate = next((path for path in candidates if path.is_file()), None)
+        if candidate is None:
+            looked_for = " and ".join(str(path) for path in candidates)
+            raise CheckpointError(f"No {ckpt_path!r} checkpoint in run folder {self.run_dir} (looked for "
+                                  f"{looked_for}). Train first with heldout fit, point "
+                                  "--trainer.default_root_dir at the run folder, or pass --ckpt_path PATH.")
+        if self.run_dir.resolve() not in candidate.resolve().parents:
+            log.warning("Using the best checkpoint %s named in %s, which is outside run folder %s.",
+                        candidate, self.run_dir / METRICS_FILE, self.run_dir)
+        check_lightning_checkpoint(candidate, name=f"--ckpt_path {ckpt_path} ({candidate})")
+        return str(candidate)
+
+    def _run_checkpoint_candidates(self, ckpt_path: str) -> list[Path]:
+        """Return the files that ``best`` or ``last`` may name, in the order to try them.
+
+        ``metrics.json`` stores the best checkpoint's path as the fit wrote it, which in a copied or moved run
+        folder is the original run's file. A file of the same name in this run folder comes first.
+        """
+        folder = self.run_dir / CHECKPOINT_FOLDER
+        stored = read_metrics(self.run_dir).get("best_checkpoint") if ckpt_path == "best" else None
+        if stored is None:
+            return [folder / f"{ckpt_path}.ckpt"]
+        local = folder / Path(stored).name
+        return [local] if Path(stored).resolve() == local.resolve() else [local, Path(stored)]
 
     def _print_summary(self) -> None:
         if self.trainer.global_rank == 0:

@@ -1,4 +1,5 @@
 from heldout.audit.command import main
+from tests.cli_helpers import run_in_process
 
 from .images import smooth_image, write_image
 
@@ -15,7 +16,7 @@ def test_command_writes_findings(tmp_path, capsys):
 def test_command_missing_folder_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("heldout audit: error: Data folder not found")
+    assert error.startswith("heldout: error: Data folder not found")
     assert "\n" not in error
 
 
@@ -25,3 +26,17 @@ def test_command_bad_csv_column(tmp_path, capsys):
     status = main([str(tmp_path / "data"), "--group-csv", str(tmp_path / "groups.csv")])
     assert status == 2
     assert "has no column 'path'" in capsys.readouterr().err
+
+
+def test_heldout_audit_error_prefix(tmp_path, capsys):
+    assert run_in_process("audit", str(tmp_path / "missing")) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("heldout: error: Data folder not found")
+    assert error.count("\n") == 1
+
+
+def test_heldout_audit_usage_error_one_line(tmp_path, capsys):
+    assert run_in_process("audit", str(tmp_path), "--threshold", "x") == 2
+    error = capsys.readouterr().err
+    assert error == ("heldout: error: argument --threshold: invalid int value: 'x'. Run "
+                     "'heldout audit --help' for the options.\n")

@@ -59,7 +59,37 @@ def test_backbone_pickle_payload_not_run(tmp_path: Path, payload: str) -> None:
         read_state_dict(path)
 
     assert not marker.exists()
-    assert f"Refused to load {path}" in str(caught.value)
+    assert f"Cannot load weights file {path}" in str(caught.value)
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("text", "the file was not written by torch.save (it is neither a zip archive nor a pickle)"),
+    ("empty", "the file is empty"),
+    ("truncated", "the file is damaged, perhaps cut short while it was written or copied "
+                  "(RuntimeError: PytorchStreamReader failed reading zip archive"),
+])
+def test_backbone_weights_file_unreadable(tmp_path: Path, kind: str, reason: str) -> None:
+    path = tmp_path / "weights.pt"
+    if kind == "text":
+        path.write_text("hello\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        torch.save(mobilenet_v3_small(num_classes=3).state_dict(), path)
+        path.write_bytes(path.read_bytes()[:4000])
+
+    with pytest.raises(CheckpointError) as caught:
+        read_state_dict(path)
+
+    assert f"Cannot load weights file {path}: {reason}" in str(caught.value)
+
+
+def test_backbone_weights_path_is_folder(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError) as caught:
+        build_mobilenet_v3("small", 3, weights=str(tmp_path))
+
+    message = str(caught.value)
+    assert message.startswith(f"model.weights {tmp_path} is a folder, but a weights file is expected.")
 
 
 def test_backbone_weights_file_missing(tmp_path: Path) -> None:

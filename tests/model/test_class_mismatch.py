@@ -32,6 +32,33 @@ def test_classifier_load_checkpoint_other_classes() -> None:
         model.on_load_checkpoint({"hyper_parameters": {"class_names": ["cat", "dog", "eel"]}})
 
 
+@pytest.mark.parametrize(("saved", "expected"), [
+    ({"variant": "large", "width_mult": 0.5},
+     "was trained with model.init_args variant='large', but the model is configured with variant='small'. "
+     "Pass --model.init_args.variant large to match the checkpoint"),
+    ({"variant": "large", "width_mult": 1.0},
+     "was trained with model.init_args variant='large' and width_mult=1.0, but the model is configured with "
+     "variant='small' and width_mult=0.5. Pass --model.init_args.variant large "
+     "--model.init_args.width_mult 1.0"),
+])
+def test_classifier_load_checkpoint_other_architecture(saved: dict[str, object], expected: str) -> None:
+    model = MobileNetClassifier(["cat", "dog"], width_mult=0.5)
+
+    with pytest.raises(CheckpointError) as caught:
+        model.on_load_checkpoint({"hyper_parameters": {"class_names": ["cat", "dog"], **saved}})
+
+    assert expected in str(caught.value)
+
+
+def test_classifier_load_checkpoint_without_architecture() -> None:
+    """A checkpoint without variant and width_mult, as from another module, is checked for classes only."""
+    model = MobileNetClassifier(["cat", "dog"], width_mult=0.5)
+
+    model.on_load_checkpoint({"hyper_parameters": {"class_names": ["cat", "dog"]}})
+
+    assert model.hparams.width_mult == 0.5
+
+
 @pytest.mark.parametrize(("arguments", "expected"), [
     ({"lr": -0.1}, "Invalid learning rate: -0.1"),
     ({"lr": 0.1, "weight_decay": -1.0}, "Invalid weight_decay value: -1.0"),

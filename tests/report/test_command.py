@@ -4,6 +4,7 @@ import sys
 import pytest
 
 from heldout.report.command import main
+from tests.cli_helpers import run_in_process
 
 from .run_folder import uniform_spec, write_run
 
@@ -28,7 +29,7 @@ def test_command_not_a_run_folder(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert error.startswith(f"error: {tmp_path} is not a run folder: metrics.json not found.")
+    assert error.startswith(f"heldout: error: {tmp_path} is not a run folder: metrics.json not found.")
     assert "heldout fit -c CONFIG" in error
     assert "Traceback" not in error
 
@@ -62,5 +63,19 @@ def test_command_runs_as_module(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error: ")
+    assert result.stderr.startswith("heldout: error: ")
     assert "Traceback" not in result.stderr
+
+
+def test_heldout_report_error_prefix(tmp_path, capsys):
+    assert run_in_process("report", str(tmp_path)) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"heldout: error: {tmp_path} is not a run folder")
+    assert error.count("\n") == 1
+
+
+def test_heldout_report_usage_error_one_line(capsys):
+    assert run_in_process("report") == 2
+    error = capsys.readouterr().err
+    assert error == ("heldout: error: the following arguments are required: RUN_DIR. Run "
+                     "'heldout report --help' for the options.\n")

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from heldout.argument_parser import OneLineArgumentParser
 from heldout.audit.audit import run_audit
 from heldout.audit.groups import groups_from_csv, groups_from_regex
 from heldout.audit.hashing import DEFAULT_THRESHOLD
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="heldout audit",
         description="Find exact and near-duplicate images, label conflicts and split imbalance in an image "
                     "folder laid out as DATA_DIR/<class>/<image>.")
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(arguments)
     except HeldoutError as error:
-        print(f"heldout audit: error: {error}", file=sys.stderr)  # noqa: T201
+        print(f"heldout: error: {error}", file=sys.stderr)  # noqa: T201
         return 2
 
 

@@ -89,14 +89,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load the tensors of a state dict or Lightning checkpoint without running pickled code.
 
     Raises:
-        CheckpointError: the file is missing, contains arbitrary pickled objects, or contains no tensors.
+        CheckpointError: the file is missing, a folder or damaged, contains arbitrary pickled objects,
+            or contains no tensors.
     """
     file = Path(path)
     payload = load_tensors_safely(
         file, missing=(f"Weights file not found: {file}. Pass the path of a state dict or checkpoint with "
                        "--model.weights, or 'imagenet', or null."),
-        unsafe=(f"Refused to load {file}: it is not a plain weights file that can be read safely ({{reason}}). "
-                "Load only files you trust, saved with torch.save(model.state_dict())."))
+        folder=(f"model.weights {file} is a folder, but a weights file is expected. Pass a file saved with "
+                "torch.save(model.state_dict()) or a Lightning .ckpt file."),
+        unreadable=(f"Cannot load weights file {file}: {{reason}}. Pass a file saved with "
+                    "torch.save(model.state_dict()) or a Lightning checkpoint, and load only files you "
+                    "trust."))
     if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         payload = payload["state_dict"]
     if not isinstance(payload, dict) or not any(isinstance(v, torch.Tensor) for v in payload.values()):

@@ -180,9 +180,36 @@ class MobileNetClassifier(L.LightningModule):
                 "lr_scheduler": {"scheduler": LambdaLR(optimizer, factor), "interval": "step"}}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = list(checkpoint.get("hyper_parameters", {}).get("class_names", self.class_names))
+        # Lightning (2.6) calls this hook before it copies the state dict, so a checkpoint of another
+        # architecture ends here with one line instead of a list of tensor shape mismatches.
+        hyperparameters = checkpoint.get("hyper_parameters", {})
+        path = self._trainer.ckpt_path if self._trainer is not None else None
+        raise_architecture_mismatch(hyperparameters, self.hparams, path)
+        saved = list(hyperparameters.get("class_names", self.class_names))
         if saved != self.class_names:
             raise_class_mismatch(saved, self.class_names)
+
+
+# Hyperparameters that set the shapes of the network's tensors, besides the number of classes.
+ARCHITECTURE_KEYS = ("variant", "width_mult")
+
+
+def raise_architecture_mismatch(saved: dict[str, Any], current: Any, path: str | None = None) -> None:
+    """Raise a :class:`~heldout.errors.CheckpointError` if ``saved`` and ``current`` differ in architecture.
+
+    Compares the hyperparameters in :data:`ARCHITECTURE_KEYS`. A key missing from ``saved``, as in a
+    checkpoint written by another module, is not compared.
+    """
+    differing = [key for key in ARCHITECTURE_KEYS if key in saved and saved[key] != current[key]]
+    if not differing:
+        return
+    checkpoint_values = " and ".join(f"{key}={saved[key]!r}" for key in differing)
+    model_values = " and ".join(f"{key}={current[key]!r}" for key in differing)
+    options = " ".join(f"--model.init_args.{key} {saved[key]}" for key in differing)
+    checkpoint = f"The checkpoint {path}" if path else "The checkpoint"
+    raise CheckpointError(f"{checkpoint} was trained with model.init_args {checkpoint_values}, but the model "
+                          f"is configured with {model_values}. Pass {options} to match the checkpoint, or "
+                          "remove the other values from the command line or config.")
 
 
 def raise_class_mismatch(saved: list[str], current: list[str]) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import fields
 
+from heldout.argument_parser import OneLineArgumentParser
 from heldout.errors import HeldoutError
 from heldout.report.build import build_report
 from heldout.report.settings import ReportSettings
@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns 0 on success, and 2 with a one-line message on stderr when the run folder cannot be used.
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="heldout report",
         description="Write report.md, report.json and plots into a run folder, saying whether validation "
         "accuracy is a fair estimate of test accuracy.",
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         path = build_report(arguments.run_dir, settings)
     except HeldoutError as error:
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(f"heldout: error: {error}\n")
         return 2
     sys.stdout.write(f"Wrote {path}\n")
     return 0
