@@ -205,6 +205,20 @@ def test_moved_run_uses_own_best(fitted_run: tuple[Path, Path], tmp_path: Path) 
     assert (moved / "predictions" / "test.csv").is_file()
 
 
+def test_damaged_metrics_json_one_line(fitted_run: tuple[Path, Path], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture) -> None:
+    config, run_dir = fitted_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics.json").write_text('{"best_epoch": 1,')
+
+    status = run_in_process("test", "-c", str(config), "--trainer.default_root_dir", str(copy))
+
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"heldout: error: {copy / 'metrics.json'} is not valid JSON (")
+
+
 def test_fit_refuses_used_run_folder(fitted_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
     config, _ = fitted_run
     assert run_in_process("fit", "-c", str(config)) == 2

@@ -16,6 +16,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from heldout.atomic_files import write_json_atomic
+from heldout.errors import DataError
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
@@ -31,8 +32,23 @@ def _number(value: Any) -> float | None:
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """Return the contents of ``metrics.json`` in ``run_dir``, or an empty mapping when there is none.
+
+    Raises:
+        DataError: the file is not a JSON object, for example after a hand edit.
+    """
     path = run_dir / METRICS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        metrics = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(f"{path} is not valid JSON ({error}). Restore it, or delete it to let the next fit or "
+                        "test write it again; --ckpt_path best then needs an explicit checkpoint path.") from None
+    if not isinstance(metrics, dict):
+        raise DataError(f"{path} holds a JSON {type(metrics).__name__}, expected an object of metric names and "
+                        "values. Restore it, or delete it to let the next fit or test write it again.")
+    return metrics
 
 
 class RunSummary(Callback):
