@@ -168,3 +168,18 @@ def test_scan_warns_once_per_process(tmp_path: Path, write_class_folders: Callab
         scan_image_folder(root)
 
     assert len(_warnings(caplog)) == 1
+
+
+def test_scan_passes_over_pipes_and_dangling_links(tmp_path: Path, write_class_folders: Callable[..., Path],
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    root = write_class_folders(tmp_path / "data", {"cat": 2, "dog": 2})
+    os.mkfifo(root / "cat" / "pipe.png")
+    (root / "dog" / "gone.png").symlink_to(tmp_path / "missing.png")
+
+    with caplog.at_level(logging.WARNING, logger="heldout.data.scan"):
+        scan = scan_image_folder(root)
+
+    assert [s.path for s in scan.samples] == ["cat/0.png", "cat/1.png", "dog/0.png", "dog/1.png"]
+    [warning] = _warnings(caplog)
+    assert "cat/pipe.png (not a regular file)" in warning
+    assert "dog/gone.png (not a regular file)" in warning

@@ -99,6 +99,10 @@ def _walk_images(root: Path, class_dir: Path) -> tuple[list[str], list[str], lis
                 passed_over.append(f"{os.fsencode(relative)!r} (a name that is not "
                                    "valid UTF-8; rename the file)")
                 continue
+            if not os.path.isfile(os.path.join(current, name)):
+                # A named pipe or device would block or never end a read; a dangling link has nothing behind it.
+                passed_over.append(f"{relative} (not a regular file)")
+                continue
             (images if is_image_file(name) else ignored).append(relative)
     return images, ignored, passed_over
 
