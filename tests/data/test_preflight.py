@@ -118,6 +118,7 @@ def test_preflight_rechecks_changed_file(tmp_path: Path, write_class_folders: Ca
     assert [row.path for row in second.rows] == [row.path for row in expected_rows]
     assert [row.split for row in second.rows] == [row.split for row in expected_rows]
     assert "Skipping 1 image file(s) that changed since the split was written" in caplog.text
+    assert f"{root}/dog/2.png: empty file" in caplog.text
     assert _read_skipped(run) == {"dog/2.png": "empty file (0 bytes)"}
     assert third.skipped == second.skipped
 

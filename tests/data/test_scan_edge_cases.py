@@ -155,7 +155,19 @@ def test_scan_rejects_split_folders_as_classes(tmp_path: Path, write_class_folde
     with pytest.raises(DataError, match="has the class folders train, val, which look like split folders") as caught:
         scan_image_folder(root)
 
-    assert f"--data.data_dir {root / 'train'}" in str(caught.value)
+    assert str(caught.value).endswith(f"Pass --data.data_dir {root / 'train'}, --data.val_dir {root / 'val'}.")
+
+
+def test_scan_split_folders_advice_skips_test(tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
+    root = tmp_path / "data"
+    write_class_folders(root / "testing", {"cat": 2, "dog": 2})
+    write_class_folders(root / "Validation", {"cat": 2, "dog": 2})
+
+    with pytest.raises(DataError) as caught:
+        scan_image_folder(root)
+
+    assert str(caught.value).endswith(f"Pass --data.data_dir with a folder of training images, --data.val_dir "
+                                      f"{root / 'Validation'}, --data.test_dir {root / 'testing'}.")
 
 
 def test_scan_warns_once_per_process(tmp_path: Path, write_class_folders: Callable[..., Path],

@@ -210,8 +210,8 @@ def _recheck_modified(manifest: Manifest, modified: set[str], on_bad_file: Liter
     dropped = {(source, path) for source, path, _ in found}
     manifest.rows = [row for row in manifest.rows if (row.source, row.path) not in dropped]
     # manifest.csv keeps the row, so a later run finds the same file again: list it in skipped.csv once.
-    listed = {(source, path) for source, path, _ in manifest.skipped}
-    manifest.skipped = [*manifest.skipped, *(entry for entry in found if entry[:2] not in listed)]
+    already = {(source, path) for source, path, _ in manifest.skipped}
+    manifest.skipped = [*manifest.skipped, *(entry for entry in found if entry[:2] not in already)]
     write_skipped(manifest, folder)
     log.warning("Skipping %d image file(s) that changed since the split was written and are now unreadable "
                 "(full list in %s): %s%s", len(found), folder / SKIPPED_FILE, listed, more)

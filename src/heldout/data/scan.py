@@ -54,6 +54,18 @@ class FolderScan:
         return [index[sample.label] for sample in self.samples]
 
 
+def _split_folder_keys(root: Path, folders: list[str]) -> str:
+    """Return the data options that take split folders such as ``train`` and ``val``, for an error message."""
+    keys = {"train": "data_dir", "training": "data_dir", "val": "val_dir", "valid": "val_dir",
+            "validation": "val_dir", "test": "test_dir", "testing": "test_dir"}
+    order = ("data_dir", "val_dir", "test_dir")
+    given = [f"--data.{keys[name.lower()]} {root / name}"
+             for name in sorted(folders, key=lambda name: order.index(keys[name.lower()]))]
+    if not any(keys[name.lower()] == "data_dir" for name in folders):
+        given.insert(0, "--data.data_dir with a folder of training images")
+    return ", ".join(given)
+
+
 def _warn_once(message: str, *arguments: object) -> None:
     text = message % arguments
     if text not in _warned:
@@ -178,9 +190,7 @@ def scan_image_folder(root: str | os.PathLike[str], *, min_classes: int = 2) -> 
                     len(ignored), root_path, ignored[0], ", ".join(sorted(IMAGE_EXTENSIONS)))
     if classes and {name.lower() for name in classes} <= SPLIT_FOLDER_NAMES:
         raise DataError(f"Data folder {root_path} has the class folders {', '.join(classes)}, which look like "
-                        "split folders; expected <folder>/<class>/<image>. Pass --data.data_dir "
-                        f"{root_path / classes[0]} and the other split folders as --data.val_dir and "
-                        "--data.test_dir.")
+                        f"split folders; expected <folder>/<class>/<image>. Pass {_split_folder_keys(root_path, classes)}.")
     if len(classes) < min_classes:
         found = ", ".join(f"'{name}'" for name in classes) or "none"
         raise DataError(f"Data folder {root_path} has {len(classes)} class(es) with images ({found}), "
