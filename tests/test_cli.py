@@ -219,6 +219,39 @@ def test_damaged_metrics_json_one_line(fitted_run: tuple[Path, Path], tmp_path: 
     assert error.startswith(f"heldout: error: {copy / 'metrics.json'} is not valid JSON (")
 
 
+def test_evaluate_without_manifest_one_line(fitted_run: tuple[Path, Path], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    config, run_dir = fitted_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    for name in ("manifest.csv", "manifest.json"):
+        (copy / name).unlink()
+
+    status = run_in_process("test", "-c", str(config), "--trainer.default_root_dir", str(copy))
+
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"heldout: error: Run folder {copy} has checkpoints but no manifest.csv")
+    assert not (copy / "manifest.csv").exists()
+
+
+def test_predict_dir_empty_string_one_line(fitted_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    config, _ = fitted_run
+
+    assert run_in_process("predict", "-c", str(config), "--data.predict_dir", "") == 2
+
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == "heldout: error: data.predict_dir is empty; expected the path of a folder of images."
+
+
+def test_fast_dev_run_skips_evaluation_after_fit(image_folder: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.yaml", image_folder, tmp_path / "run",
+                          **{"trainer.fast_dev_run": True})
+
+    assert run_in_process("fit", "-c", str(config)) == 0
+    assert not (tmp_path / "run" / "predictions" / "test.csv").exists()
+
+
 def test_fit_refuses_used_run_folder(fitted_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
     config, _ = fitted_run
     assert run_in_process("fit", "-c", str(config)) == 2

@@ -276,6 +276,18 @@ def test_cli_state_dict_as_checkpoint(tmp_path: Path, trained_run: tuple[Path, P
     assert "is not a Lightning checkpoint" in error_line(capsys)
 
 
+def test_cli_other_script_checkpoint(tmp_path: Path, trained_run: tuple[Path, Path],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    data, _ = trained_run
+    weights = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"features.0.0.weight": torch.zeros(1)}, "epoch": 3}, weights)
+
+    status = run_heldout(_test_arguments(data, tmp_path / "run", str(weights)))
+
+    assert status == 2
+    assert "was not written by Lightning" in error_line(capsys)
+
+
 def test_cli_checkpoint_class_mismatch(tmp_path: Path, trained_run: tuple[Path, Path],
                                        write_class_folders: Callable[..., Path],
                                        capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,7 @@ from heldout.callbacks import (
 from heldout.callbacks.run_summary import METRICS_FILE, read_metrics
 from heldout.checkpoint_io import with_atomic_checkpoint_io
 from heldout.data.datamodule import ImageFolderDataModule
+from heldout.data.manifest import MANIFEST_FILE, MANIFEST_META_FILE
 from heldout.errors import CheckpointError, ConfigError, HeldoutError
 from heldout.model.checkpoint import check_lightning_checkpoint
 from heldout.model.classifier import LOGGED_METRICS, MobileNetClassifier
@@ -159,7 +160,9 @@ class HeldoutCLI(LightningCLI):
     def after_fit(self) -> None:
         if self.trainer.interrupted:
             return
-        if self._subcommand_config().get("test_after_fit", True):
+        if self.trainer.fast_dev_run:
+            log.info("fast_dev_run writes no checkpoint, so the best checkpoint is not evaluated after fit.")
+        elif self._subcommand_config().get("test_after_fit", True):
             # Validation runs again on the best checkpoint to write its per-sample predictions.
             self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path="best", verbose=False)
             if self.datamodule.has_split("test"):
@@ -170,6 +173,16 @@ class HeldoutCLI(LightningCLI):
     def _before_evaluation(self) -> None:
         config = self._subcommand_config()
         config["ckpt_path"] = self._resolve_checkpoint(config.get("ckpt_path") or "best")
+        # Images from their own folder cannot overlap the training split; a split drawn anew can.
+        split = "val" if self.subcommand == "validate" else "test"
+        own_folder = getattr(self.datamodule, f"{split}_dir", None) or (
+            self.subcommand == "predict" and getattr(self.datamodule, "predict_dir", None))
+        if not own_folder and not (self.run_dir / MANIFEST_FILE).is_file() and \
+                any((self.run_dir / CHECKPOINT_FOLDER).glob("*.ckpt")):
+            raise ConfigError(f"Run folder {self.run_dir} has checkpoints but no {MANIFEST_FILE}, so the split "
+                              "they were trained on is unknown and a new split could put training images in "
+                              f"{self.subcommand}. Restore {MANIFEST_FILE} and {MANIFEST_META_FILE} from the "
+                              "run, or evaluate on separate folders with --data.val_dir and --data.test_dir.")
 
     before_validate = before_test = before_predict = _before_evaluation
 

@@ -59,11 +59,11 @@ def _split_folder_keys(root: Path, folders: list[str]) -> str:
     keys = {"train": "data_dir", "training": "data_dir", "val": "val_dir", "valid": "val_dir",
             "validation": "val_dir", "test": "test_dir", "testing": "test_dir"}
     order = ("data_dir", "val_dir", "test_dir")
-    given = [f"--data.{keys[name.lower()]} {root / name}"
+    options = [f"--data.{keys[name.lower()]} {root / name}"
              for name in sorted(folders, key=lambda name: order.index(keys[name.lower()]))]
     if not any(keys[name.lower()] == "data_dir" for name in folders):
-        given.insert(0, "--data.data_dir with a folder of training images")
-    return ", ".join(given)
+        options.insert(0, "--data.data_dir with a folder of training images")
+    return ", ".join(options)
 
 
 def _warn_once(message: str, *arguments: object) -> None:
@@ -210,6 +210,8 @@ def list_images(root: str | os.PathLike[str], key: str) -> tuple[Path, list[str]
     Raises:
         DataError: the folder is missing, is a file, or contains no image file.
     """
+    if not str(root).strip():
+        raise DataError(f"{key} is empty; expected the path of a folder of images.")
     root_path = Path(root).expanduser()
     if not root_path.is_dir():
         state = "is a file" if root_path.exists() else "was not found"

@@ -94,3 +94,8 @@ def check_lightning_checkpoint(path: str | Path, *, name: str | None = None) -> 
         raise CheckpointError(f"{name} is not a Lightning checkpoint: it has no 'state_dict' entry. For a "
                               "plain state dict of backbone weights, use --model.init_args.weights PATH "
                               "instead.")
+    if "pytorch-lightning_version" not in payload or not isinstance(payload.get("hyper_parameters", {}), dict):
+        raise CheckpointError(f"{name} was not written by Lightning: it has a 'state_dict' but no "
+                              "'pytorch-lightning_version' entry or no hyperparameters. For weights saved by "
+                              "another training script, pass the file as --model.init_args.weights PATH and "
+                              "train or evaluate from there.")
