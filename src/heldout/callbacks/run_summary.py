@@ -46,7 +46,7 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
         raise DataError(f"{path} is not valid JSON ({error}). Restore it, or delete it to let the next fit or "
                         "test write it again; --ckpt_path best then needs an explicit checkpoint path.") from None
     if not isinstance(metrics, dict):
-        raise DataError(f"{path} holds a JSON {type(metrics).__name__}, expected an object of metric names and "
+        raise DataError(f"{path} contains a JSON {type(metrics).__name__}, expected an object of metric names and "
                         "values. Restore it, or delete it to let the next fit or test write it again.")
     return metrics
 
