@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -48,3 +49,18 @@ def test_split_fraction_outside_open_interval(val_fraction: float, test_fraction
 def test_split_fractions_sum_to_one() -> None:
     with pytest.raises(ConfigError, match="leaves nothing for training"):
         stratified_split([0, 1] * 10, CLASSES[:2], val_fraction=0.5, test_fraction=0.5, seed=0)
+
+
+def test_group_split_warns_class_missing_from_split(caplog: pytest.LogCaptureFixture) -> None:
+    # Class b has one group of four images, which can reach only one split.
+    targets = [0] * 20 + [1] * 4
+    groups = [f"a{index}" for index in range(20)] + ["b"] * 4
+
+    with caplog.at_level(logging.WARNING, logger="heldout.data.split"):
+        assignment = stratified_split(targets, ["a", "b"], val_fraction=0.15, test_fraction=0.15, seed=0,
+                                      groups=groups)
+
+    assert len({split for target, split in zip(targets, assignment, strict=True) if target == 1}) == 1
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any(message.startswith("The val split has no image of class(es) b:") for message in warnings)
+    assert any(message.startswith("The test split has no image of class(es) b:") for message in warnings)

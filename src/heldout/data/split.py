@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 
@@ -9,6 +10,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from heldout.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 TRAIN, VAL, TEST = "train", "val", "test"
 SPLITS = (TRAIN, VAL, TEST)
@@ -58,6 +61,19 @@ def _split_off(indices: np.ndarray, targets: np.ndarray, fraction: float, seed: 
     return np.sort(kept), np.sort(taken)
 
 
+def _warn_missing_classes(targets: Sequence[int], class_names: Sequence[str], assignment: Sequence[str],
+                          splits: Sequence[str]) -> None:
+    """Log a warning for each drawn split that lacks a class, which keeping groups whole can cause."""
+    present = {(split, target) for target, split in zip(targets, assignment, strict=True)}
+    for split in splits:
+        missing = [class_names[target] for target in sorted(set(targets)) if (split, target) not in present]
+        if missing:
+            log.warning("The %s split has no image of class(es) %s: their groups are too few or too large to "
+                        "reach every split, so %s figures say nothing about them. Split their groups more finely "
+                        "(data.group_regex, data.near_duplicate_threshold) or add images.", split,
+                        ", ".join(missing), split)
+
+
 def stratified_split(targets: Sequence[int], class_names: Sequence[str], *, val_fraction: float,
                      test_fraction: float, seed: int, split_val: bool = True,
                      split_test: bool = True, groups: Sequence[str] | None = None) -> list[str]:
@@ -77,8 +93,11 @@ def stratified_split(targets: Sequence[int], class_names: Sequence[str], *, val_
     if groups is not None:
         from heldout.data.group_split import group_stratified_split
 
-        return group_stratified_split(targets, groups, val_fraction=val_fraction if split_val else 0.0,
-                                      test_fraction=test_fraction if split_test else 0.0, seed=seed)
+        assignment = group_stratified_split(targets, groups, val_fraction=val_fraction if split_val else 0.0,
+                                            test_fraction=test_fraction if split_test else 0.0, seed=seed)
+        drawn = [name for name, on in ((VAL, split_val), (TEST, split_test)) if on]
+        _warn_missing_classes(targets, class_names, assignment, drawn)
+        return assignment
 
     target_array = np.asarray(targets)
     assignment = np.full(len(target_array), TRAIN, dtype=object)
