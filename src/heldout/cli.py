@@ -173,7 +173,7 @@ class HeldoutCLI(LightningCLI):
     def _before_evaluation(self) -> None:
         config = self._subcommand_config()
         config["ckpt_path"] = self._resolve_checkpoint(config.get("ckpt_path") or "best")
-        # Images from their own folder cannot overlap the training split; a split drawn anew can.
+        # Images from their own folder cannot overlap the training split, but a split drawn anew can.
         split = "val" if self.subcommand == "validate" else "test"
         own_folder = getattr(self.datamodule, f"{split}_dir", None) or (
             self.subcommand == "predict" and getattr(self.datamodule, "predict_dir", None))

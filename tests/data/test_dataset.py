@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from torch.utils.data import DataLoader
@@ -28,14 +29,19 @@ def _break_two_files(root: Path) -> None:
     (root / "dog" / "1.png").write_text("overwritten\n")  # replaced by something that is not an image
 
 
+def _first_batch_after_break(root: Path, dataset: ImageFileDataset) -> Any:
+    """Break two files of ``root``, then return the first batch of six that one worker process loads."""
+    _break_two_files(root)
+    loader = DataLoader(dataset, batch_size=6, num_workers=1, collate_fn=collate_skipping_none)
+    return next(iter(loader))
+
+
 def test_dataset_skip_drops_broken_files_in_workers(tmp_path: Path,
                                                     write_class_folders: Callable[..., Path]) -> None:
     root = write_class_folders(tmp_path / "data", {"cat": 3, "dog": 3})
     dataset = _dataset(root, "skip")
-    _break_two_files(root)
-    loader = DataLoader(dataset, batch_size=6, num_workers=1, collate_fn=collate_skipping_none)
 
-    images, targets, indices = next(iter(loader))
+    images, targets, indices = _first_batch_after_break(root, dataset)
 
     assert images.shape == (4, 3, 16, 16)
     loaded_paths = [dataset.paths[i].relative_to(root).as_posix() for i in indices.tolist()]
@@ -50,10 +56,8 @@ def test_dataset_substitute_keeps_batch_size(
         tmp_path: Path, write_class_folders: Callable[..., Path]) -> None:
     root = write_class_folders(tmp_path / "data", {"cat": 3, "dog": 3})
     dataset = _dataset(root, "skip", substitute=True)
-    _break_two_files(root)
-    loader = DataLoader(dataset, batch_size=6, num_workers=1, collate_fn=collate_skipping_none)
 
-    images, targets, indices = next(iter(loader))
+    images, targets, indices = _first_batch_after_break(root, dataset)
 
     assert images.shape == (6, 3, 16, 16)
     loaded_paths = [dataset.paths[i].relative_to(root).as_posix() for i in indices.tolist()]

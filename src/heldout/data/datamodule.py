@@ -285,7 +285,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         """
         assert self.manifest is not None
         if split not in self._dataset_rows:
-            return 0  # images to predict are not in the manifest; the prediction file lists them instead
+            return 0  # images to predict are not in the manifest, so the prediction file lists them instead
         rows = self._dataset_rows[split]
         listed = {(source, path) for source, path, _ in self.manifest.skipped}
         found = [rows[index] for index in indices if (rows[index].source, rows[index].path) not in listed]

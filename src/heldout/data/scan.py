@@ -112,7 +112,7 @@ def _walk_images(root: Path, class_dir: Path) -> tuple[list[str], list[str], lis
                                    "valid UTF-8; rename the file)")
                 continue
             if not os.path.isfile(os.path.join(current, name)):
-                # A named pipe or device would block or never end a read; a dangling link has nothing behind it.
+                # A read from a named pipe or device can block forever, and a dangling link has nothing to read.
                 passed_over.append(f"{relative} (not a regular file)")
                 continue
             (images if is_image_file(name) else ignored).append(relative)
