@@ -82,7 +82,7 @@ class PredictionWriter(Callback):
         return [part for rows in gathered for part in rows]
 
     def _sorted_rows(self, trainer: L.Trainer) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Gather the rows of all processes; on global rank 0 return them one per sample in dataset order."""
+        """Gather the rows of all processes, and on global rank 0 return them one per sample in dataset order."""
         parts = self._gather()
         self._rows = []
         if trainer.global_rank != 0 or not parts:
@@ -127,6 +127,8 @@ class PredictionWriter(Callback):
                 name = class_names[predicted] if predicted < len(class_names) else ""
                 by_index[int(index)] = ["" if target < 0 else int(target), predicted, name,
                                         f"{probs[predicted]:.6g}", *(f"{p:.6g}" for p in probs), ""]
+        # NOTE: rows come from the dataset, so a test image dropped from the reused split before loading (listed
+        # in skipped.csv) and a predict_dir file with a non-UTF-8 name get no row.
         if dataset is not None:
             unreadable = dataset.unreadable.nonzero().flatten().tolist()
             reasons = find_bad_images([dataset.paths[index] for index in unreadable])

@@ -26,7 +26,7 @@ class UnreadableFileRecorder(Callback):
             if trainer.world_size > 1:
                 # Every process calls reduce for every split, in the same order, so none waits forever.
                 flags = trainer.strategy.reduce(flags, reduce_op="sum")
-                dataset.unreadable |= flags.bool().cpu()  # sample counts on every process leave them out
+                dataset.unreadable |= flags.bool().cpu()  # so the sample counts of every process leave them out
             indices = flags.nonzero().flatten().tolist()
             if indices and trainer.is_global_zero:
                 datamodule.record_unreadable(split, indices)
